@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Makes sure a PostgreSQL server answers at 127.0.0.1:5432 for `make run` and
+# `make test`:
+#   1. a server already answering there is used as it is;
+#   2. else, where PostgreSQL is installed, a private cluster is booted under
+#      .data/ with initdb/pg_ctl (as the postgres user when run as root);
+#   3. else it says how to get one and exits non-zero (with --optional it
+#      only warns, so that the tests can still try testcontainers-go).
+set -euo pipefail
+
+optional=false
+[ "${1:-}" = "--optional" ] && optional=true
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+data="$root/.data/pg"
+host=127.0.0.1
+port=5432
+
+answers() {
+  if command -v pg_isready >/dev/null 2>&1; then
+    pg_isready -q -h "$host" -p "$port" -t 2
+  else
+    (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+  fi
+}
+
+if answers; then
+  exit 0
+fi
+
+bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
+  msg="No PostgreSQL server answers at $host:$port and PostgreSQL is not installed.
+Get one of:
+  - Debian/Ubuntu: sudo apt-get install -y postgresql   (then run this again)
+  - Docker:        docker compose up                   (service and database together)
+  - any server:    export DATABASE_URL=... (and TEST_DATABASE_URL=... for make test)"
+  if $optional; then
+    echo "warning: $msg" >&2
+    exit 0
+  fi
+  echo "$msg" >&2
+  exit 1
+fi
+
+# initdb and postgres refuse to run as root: use the postgres user (or
+# another non-root user) that owns the data directory.
+run_as=()
+if [ "$(id -u)" = 0 ]; then
+  user=postgres
+  id "$user" >/dev/null 2>&1 || useradd --system --no-create-home "$user"
+  run_as=(runuser -u "$user" --)
+fi
+
+mkdir -p "$data"
+if [ "${#run_as[@]}" -gt 0 ]; then chown "$user" "$data" "$root/.data"; chmod 700 "$data"; fi
+
+if [ ! -f "$data/PG_VERSION" ]; then
+  echo "tokenlease: no PostgreSQL at $host:$port; creating a private cluster in .data/pg" >&2
+  "${run_as[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust --no-sync -E UTF8 >/dev/null
+fi
+echo "tokenlease: starting the private PostgreSQL cluster in .data/pg on $host:$port (stop it with: make db-stop)" >&2
+"${run_as[@]}" "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w \
+  -o "-h $host -p $port -k $data -c fsync=off -c max_connections=200" start >/dev/null
+answers

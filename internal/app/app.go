@@ -1,0 +1,148 @@
+// Package app assembles one pod of the service from its configuration: the
+// database (created and migrated), the connection pool, the domain service,
+// River's background jobs and the HTTP handler. cmd/tokend and the tests both
+// build pods through it, so a test runs exactly what production runs.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/tokenlease/tokenlease/internal/config"
+	"github.com/tokenlease/tokenlease/internal/httpapi"
+	"github.com/tokenlease/tokenlease/internal/jobs"
+	"github.com/tokenlease/tokenlease/internal/migrate"
+	"github.com/tokenlease/tokenlease/internal/tokens"
+)
+
+// Options change how a pod runs, for tests and tools.
+type Options struct {
+	// DisableSweeper runs the pod without River's periodic sweeps, to show
+	// that expiry never waits for them.
+	DisableSweeper bool
+}
+
+// App is one running pod.
+type App struct {
+	Config  config.Config
+	Pool    *pgxpool.Pool
+	Service *tokens.Service
+	Handler http.Handler
+	river   *river.Client[pgx.Tx]
+}
+
+// defaultMaxConns sizes the pool when DATABASE_URL does not: PostgreSQL on a
+// small machine does best with few busy connections.
+const defaultMaxConns = 12
+
+// New creates the database if needed, applies migrations, and builds the pod.
+// Start begins the background work; Close releases everything.
+func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
+	if err := migrate.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if !hasPoolMaxConns(cfg.DatabaseURL) {
+		poolCfg.MaxConns = defaultMaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if err := migrate.Up(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	a := &App{Config: cfg, Pool: pool}
+	a.Service = tokens.NewService(pool, cfg.Settings(), nil)
+	if !opts.DisableSweeper {
+		a.river, err = jobs.NewClient(pool, a.Service, jobs.Options{
+			SweepInterval:  time.Duration(cfg.SweepInterval),
+			SweepBatchSize: cfg.SweepBatchSize,
+			AuditRetention: time.Duration(cfg.AuditRetention),
+			Logger:         slog.Default().With("component", "river"),
+		})
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	a.Handler = httpapi.NewHandler(a.Service, httpapi.Options{Ready: a.ready})
+	return a, nil
+}
+
+func (a *App) ready(ctx context.Context) error {
+	ok, err := migrate.Applied(ctx, a.Pool)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if !ok {
+		return errors.New("migrations are not applied")
+	}
+	return nil
+}
+
+// Start begins the background work.
+func (a *App) Start(ctx context.Context) error {
+	if a.river == nil {
+		return nil
+	}
+	if err := a.river.Start(ctx); err != nil {
+		return fmt.Errorf("start river: %w", err)
+	}
+	return nil
+}
+
+// Close stops the background work and closes the pool.
+func (a *App) Close(ctx context.Context) {
+	if a.river != nil {
+		if err := a.river.Stop(ctx); err != nil {
+			slog.Warn("river did not stop cleanly", "error", err)
+		}
+	}
+	a.Pool.Close()
+}
+
+// Serve answers HTTP on ln until ctx ends, then drains in-flight requests for
+// up to the configured grace and returns.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	slog.Info("shutting down: draining HTTP")
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(a.Config.ShutdownGrace))
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		slog.Warn("HTTP drain cut short", "error", err)
+		srv.Close()
+	}
+	return nil
+}
+
+// hasPoolMaxConns reports whether DATABASE_URL sizes the pool itself
+// (pgxpool reads pool_max_conns from the URL or keyword string).
+func hasPoolMaxConns(databaseURL string) bool {
+	return strings.Contains(databaseURL, "pool_max_conns")
+}

@@ -1,0 +1,177 @@
+// Package apptest starts real pods of the service inside a test: each pod is
+// built by package app exactly as tokend builds it, serves HTTP on a loopback
+// port, and is shut down when the test ends. Tests then speak HTTP to it.
+package apptest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokenlease/tokenlease/internal/app"
+	"github.com/tokenlease/tokenlease/internal/config"
+	"github.com/tokenlease/tokenlease/internal/testdb"
+)
+
+// Pod is one running instance of the service.
+type Pod struct {
+	URL    string
+	App    *app.App
+	Client *http.Client
+}
+
+// Option adjusts a pod's configuration or options before it starts.
+type Option func(*config.Config, *app.Options)
+
+// WithConfig changes the configuration.
+func WithConfig(f func(*config.Config)) Option {
+	return func(c *config.Config, _ *app.Options) { f(c) }
+}
+
+// WithoutSweeper starts the pod without River's sweeps.
+func WithoutSweeper() Option {
+	return func(_ *config.Config, o *app.Options) { o.DisableSweeper = true }
+}
+
+var podSeq atomic.Int64
+
+// NewPod starts a pod on a fresh database.
+func NewPod(t testing.TB, opts ...Option) *Pod {
+	t.Helper()
+	return NewPodOn(t, testdb.NewURL(t), opts...)
+}
+
+// NewPodOn starts a pod on the given database.
+func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.DatabaseURL = databaseURL
+	cfg.PodName = fmt.Sprintf("test-pod-%d", podSeq.Add(1))
+	cfg.SweepInterval = config.Duration(200 * time.Millisecond)
+	cfg.ShutdownGrace = config.Duration(5 * time.Second)
+	var o app.Options
+	for _, opt := range opts {
+		opt(&cfg, &o)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("apptest: config: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, o)
+	if err != nil {
+		cancel()
+		t.Fatalf("apptest: start pod: %v", err)
+	}
+	if err := a.Start(ctx); err != nil {
+		cancel()
+		a.Close(context.Background())
+		t.Fatalf("apptest: start pod: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		a.Close(context.Background())
+		t.Fatalf("apptest: listen: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil && err != http.ErrServerClosed {
+			t.Errorf("apptest: serve: %v", err)
+		}
+		a.Close(context.Background())
+	})
+	return &Pod{
+		URL: "http://" + ln.Addr().String(),
+		App: a,
+		Client: &http.Client{
+			Timeout:   90 * time.Second,
+			Transport: &http.Transport{MaxIdleConnsPerHost: 128},
+		},
+	}
+}
+
+// Response is a decoded HTTP answer.
+type Response struct {
+	Status int
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test when it is not JSON.
+func (r Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("response %d is not JSON (%v): %s", r.Status, err, r.Body)
+	}
+}
+
+// Map decodes the body as a JSON object.
+func (r Response) Map(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	r.JSON(t, &m)
+	return m
+}
+
+// ErrorCode returns error.code of an error body, failing when there is none.
+func (r Response) ErrorCode(t testing.TB) string {
+	t.Helper()
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	r.JSON(t, &e)
+	if e.Error.Code == "" || e.Error.Message == "" {
+		t.Fatalf("response %d has no error code and message: %s", r.Status, r.Body)
+	}
+	return e.Error.Code
+}
+
+// Do sends a request with a raw body (nil for none).
+func (p *Pod) Do(t testing.TB, method, path string, body []byte) Response {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, p.URL+path, rd)
+	if err != nil {
+		t.Fatalf("request %s %s: %v", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := p.Client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return Response{Status: resp.StatusCode, Body: b}
+}
+
+// Call sends v as a JSON body (nil for none).
+func (p *Pod) Call(t testing.TB, method, path string, v any) Response {
+	t.Helper()
+	if v == nil {
+		return p.Do(t, method, path, nil)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	return p.Do(t, method, path, b)
+}

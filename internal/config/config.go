@@ -1,0 +1,143 @@
+// Package config owns the service's configuration: every setting is read from
+// an environment variable, has a default that works on a developer machine,
+// and is validated at start-up with a message that names the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/tokenlease/tokenlease/internal/tokens"
+)
+
+// Duration accepts Go syntax ("90s", "250ms") or a bare number of seconds.
+type Duration time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler for the env parser.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := tokens.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Config is the whole configuration of tokend.
+type Config struct {
+	DatabaseURL    string   `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/tokens?sslmode=disable"`
+	HTTPAddr       string   `env:"HTTP_ADDR" envDefault:":8080"`
+	LeaseTTL       Duration `env:"LEASE_TTL" envDefault:"60s"`
+	KeepaliveTTL   Duration `env:"KEEPALIVE_TTL" envDefault:"5m"`
+	SweepInterval  Duration `env:"SWEEP_INTERVAL" envDefault:"1s"`
+	MaxTokens      int64    `env:"MAX_TOKENS" envDefault:"10000000"`
+	MaxLeaseTTL    Duration `env:"MAX_LEASE_TTL" envDefault:"1h"`
+	AuditRetention Duration `env:"AUDIT_RETENTION" envDefault:"720h"`
+	SweepBatchSize int      `env:"SWEEP_BATCH_SIZE" envDefault:"5000"`
+	ShutdownGrace  Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
+	LogLevel       string   `env:"LOG_LEVEL" envDefault:"info"`
+	PodName        string   `env:"POD_NAME"`
+}
+
+// Load reads the configuration from the environment and validates it.
+func Load() (Config, error) {
+	var c Config
+	if err := env.Parse(&c); err != nil {
+		return Config{}, explain(err)
+	}
+	if c.PodName == "" {
+		c.PodName = defaultPodName()
+	}
+	return c, c.Validate()
+}
+
+// Defaults returns the configuration as it is with an empty environment.
+func Defaults() Config {
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Environment: map[string]string{}}); err != nil {
+		panic(fmt.Sprintf("config: defaults do not parse: %v", err))
+	}
+	c.PodName = defaultPodName()
+	return c
+}
+
+func defaultPodName() string {
+	host, _ := os.Hostname()
+	return host + "-" + strconv.Itoa(os.Getpid())
+}
+
+// Validate checks ranges and relations between settings.
+func (c Config) Validate() error {
+	var errs []error
+	positive := func(name string, d Duration) {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be a positive duration, got %s", name, time.Duration(d)))
+		}
+	}
+	positive("LEASE_TTL", c.LeaseTTL)
+	positive("KEEPALIVE_TTL", c.KeepaliveTTL)
+	positive("SWEEP_INTERVAL", c.SweepInterval)
+	positive("MAX_LEASE_TTL", c.MaxLeaseTTL)
+	positive("AUDIT_RETENTION", c.AuditRetention)
+	positive("SHUTDOWN_GRACE", c.ShutdownGrace)
+	if c.LeaseTTL > 0 && time.Duration(c.LeaseTTL) < tokens.MinLeaseTTL {
+		errs = append(errs, fmt.Errorf("LEASE_TTL must be at least %s, got %s", tokens.MinLeaseTTL, time.Duration(c.LeaseTTL)))
+	}
+	if c.LeaseTTL > c.MaxLeaseTTL {
+		errs = append(errs, fmt.Errorf("LEASE_TTL (%s) must not exceed MAX_LEASE_TTL (%s)", time.Duration(c.LeaseTTL), time.Duration(c.MaxLeaseTTL)))
+	}
+	if c.MaxTokens < 1 {
+		errs = append(errs, fmt.Errorf("MAX_TOKENS must be at least 1, got %d", c.MaxTokens))
+	}
+	if c.SweepBatchSize < 1 || c.SweepBatchSize > 100000 {
+		errs = append(errs, fmt.Errorf("SWEEP_BATCH_SIZE must lie between 1 and 100000, got %d", c.SweepBatchSize))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// Settings returns the domain's share of the configuration.
+func (c Config) Settings() tokens.Settings {
+	return tokens.Settings{
+		LeaseTTL:     time.Duration(c.LeaseTTL),
+		MaxLeaseTTL:  time.Duration(c.MaxLeaseTTL),
+		KeepaliveTTL: time.Duration(c.KeepaliveTTL),
+		MaxTokens:    c.MaxTokens,
+		Pod:          c.PodName,
+	}
+}
+
+// explain rewrites the env parser's errors, which name Go fields, to name the
+// environment variables instead.
+func explain(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	t := reflect.TypeFor[Config]()
+	var errs []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := t.FieldByName(pe.Name); ok {
+				errs = append(errs, fmt.Errorf("%s: %w", f.Tag.Get("env"), pe.Err))
+				continue
+			}
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}

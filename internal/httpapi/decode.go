@@ -1,0 +1,133 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tokenlease/tokenlease/internal/tokens"
+)
+
+// Body limits: 1 MiB for every request, 8 MiB for import.
+const (
+	maxBody       = 1 << 20
+	maxImportBody = 8 << 20
+)
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", tokens.ErrInvalidRequest, fmt.Sprintf(format, args...))
+}
+
+// readBody reads the whole body up to limit; a larger body is errBodyTooLarge.
+func readBody(c *gin.Context, limit int64) ([]byte, error) {
+	if c.Request.ContentLength > limit {
+		return nil, errBodyTooLarge
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, errBodyTooLarge
+	}
+	if err != nil {
+		return nil, badRequest("cannot read request body: %v", err)
+	}
+	return b, nil
+}
+
+// decodeJSON decodes one JSON object into dst strictly: unknown fields, wrong
+// types and trailing data are refused. An empty body is allowed only when
+// optional is set (dst then stays as it is).
+func decodeJSON(c *gin.Context, limit int64, optional bool, dst any) error {
+	b, err := readBody(c, limit)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		if optional {
+			return nil
+		}
+		return badRequest("request body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		if errors.Is(err, tokens.ErrInvalidRequest) { // from a field's own decoder
+			return err
+		}
+		return badRequest("%s", describeJSONError(err))
+	}
+	if dec.More() {
+		return badRequest("request body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return "request body must be a JSON object"
+		}
+		return fmt.Sprintf("field %q must be %s, got JSON %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: unexpected end of input"
+	default:
+		return "invalid JSON: " + err.Error()
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int", "int64", "int32":
+		return "an integer"
+	case "string":
+		return "a string"
+	case "slice":
+		return "an array"
+	case "ptr", "struct":
+		return "an object"
+	default:
+		return "of another type"
+	}
+}
+
+// durationField is a duration in a JSON body: a string in Go syntax or of
+// seconds ("90s", "250ms", "60"), or a JSON number of seconds.
+type durationField struct {
+	set bool
+	d   time.Duration
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *durationField) UnmarshalJSON(b []byte) error {
+	var err error
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err = json.Unmarshal(b, &s); err == nil {
+			f.d, err = tokens.ParseDuration(s)
+		}
+	case string(b) == "null":
+		return nil
+	default:
+		var secs float64
+		if err = json.Unmarshal(b, &secs); err == nil {
+			f.d, err = tokens.DurationFromSeconds(secs)
+		}
+	}
+	if err != nil {
+		return badRequest("ttl: %v", err)
+	}
+	f.set = true
+	return nil
+}

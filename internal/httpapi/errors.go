@@ -1,0 +1,78 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tokenlease/tokenlease/internal/tokens"
+)
+
+// apiError is an error the HTTP layer raises itself, before the domain.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+var (
+	errBodyTooLarge     = &apiError{http.StatusRequestEntityTooLarge, "payload_too_large", "request body is too large"}
+	errRouteNotFound    = &apiError{http.StatusNotFound, "route_not_found", "no such route"}
+	errMethodNotAllowed = &apiError{http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route"}
+	errInternal         = &apiError{http.StatusInternalServerError, "internal", "internal error"}
+)
+
+// errorTable maps each domain sentinel to its status and stable code. It is
+// the only place where errors become HTTP.
+var errorTable = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{tokens.ErrInvalidRequest, http.StatusBadRequest, "invalid_request"},
+	{tokens.ErrNotFound, http.StatusNotFound, "not_found"},
+	{tokens.ErrNoFreeToken, http.StatusNotFound, "no_free_token"},
+	{tokens.ErrNotAssigned, http.StatusConflict, "not_assigned"},
+	{tokens.ErrLeaseMismatch, http.StatusConflict, "lease_mismatch"},
+	{tokens.ErrPoolFull, http.StatusConflict, "pool_full"},
+	{tokens.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// writeError answers with the status and code of err.
+func writeError(c *gin.Context, err error) {
+	status, code, msg := classify(err)
+	if status >= 500 {
+		slog.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "route", c.FullPath(), "error", err)
+	}
+	c.AbortWithStatusJSON(status, errorBody{errorDetail{Code: code, Message: msg}})
+}
+
+func classify(err error) (status int, code, msg string) {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.status, ae.code, ae.msg
+	}
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e.status, e.code, err.Error()
+		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusServiceUnavailable, "unavailable", "the request was cancelled or timed out"
+	}
+	return http.StatusInternalServerError, "internal", "internal error"
+}

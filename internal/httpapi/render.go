@@ -1,0 +1,34 @@
+package httpapi
+
+import (
+	"time"
+)
+
+// apiTime renders as RFC 3339 in UTC with microseconds, the database's
+// precision.
+type apiTime time.Time
+
+const apiTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// MarshalJSON implements json.Marshaler.
+func (t apiTime) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(apiTimeLayout)+2)
+	b = append(b, '"')
+	b = time.Time(t).UTC().AppendFormat(b, apiTimeLayout)
+	return append(b, '"'), nil
+}
+
+func optTime(t *time.Time) *apiTime {
+	if t == nil {
+		return nil
+	}
+	v := apiTime(*t)
+	return &v
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,190 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tokenlease/tokenlease/internal/tokens"
+)
+
+type generateRequest struct {
+	Count *int `json:"count"`
+}
+
+type generateResponse struct {
+	Tokens []string `json:"tokens"`
+}
+
+func (h *handlers) generate(c *gin.Context) {
+	var req generateRequest
+	if err := decodeJSON(c, maxBody, false, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	if req.Count == nil {
+		writeError(c, badRequest("count is required"))
+		return
+	}
+	created, err := h.svc.Generate(c.Request.Context(), *req.Count)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, generateResponse{Tokens: created})
+}
+
+type importRequest struct {
+	Tokens []string `json:"tokens"`
+}
+
+type importResponse struct {
+	Imported []string `json:"imported"`
+	Existing []string `json:"existing"`
+}
+
+func (h *handlers) importTokens(c *gin.Context) {
+	var req importRequest
+	if err := decodeJSON(c, maxImportBody, false, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	if req.Tokens == nil {
+		writeError(c, badRequest("tokens is required"))
+		return
+	}
+	imported, existing, err := h.svc.Import(c.Request.Context(), req.Tokens)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, importResponse{Imported: imported, Existing: existing})
+}
+
+// tokenRef is the body of unblock, keep-alive and delete.
+type tokenRef struct {
+	Token   *string `json:"token"`
+	LeaseID *int64  `json:"lease_id"`
+}
+
+func decodeRef(c *gin.Context, allowLease bool) (tokenRef, error) {
+	var ref tokenRef
+	if err := decodeJSON(c, maxBody, false, &ref); err != nil {
+		return ref, err
+	}
+	if ref.Token == nil {
+		return ref, badRequest("token is required")
+	}
+	if ref.LeaseID != nil && !allowLease {
+		return ref, badRequest("lease_id is not accepted here")
+	}
+	return ref, nil
+}
+
+type unblockResponse struct {
+	Token string `json:"token"`
+	State string `json:"state"`
+}
+
+func (h *handlers) unblock(c *gin.Context) {
+	ref, err := decodeRef(c, true)
+	if err == nil {
+		err = h.svc.Unblock(c.Request.Context(), *ref.Token, ref.LeaseID)
+	}
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, unblockResponse{Token: *ref.Token, State: "free"})
+}
+
+type tokenView struct {
+	Token          string   `json:"token"`
+	State          string   `json:"state"`
+	AliveUntil     apiTime  `json:"alive_until"`
+	CreatedAt      *apiTime `json:"created_at,omitempty"`
+	LeaseID        *int64   `json:"lease_id,omitempty"`
+	LeaseExpiresAt *apiTime `json:"lease_expires_at,omitempty"`
+	Holder         *string  `json:"holder,omitempty"`
+}
+
+func viewOf(st tokens.TokenState) tokenView {
+	v := tokenView{
+		Token:          st.Token,
+		State:          "free",
+		AliveUntil:     apiTime(st.AliveUntil),
+		LeaseID:        st.LeaseID,
+		LeaseExpiresAt: optTime(st.LeaseExpiresAt),
+		Holder:         st.Holder,
+	}
+	if st.Assigned {
+		v.State = "assigned"
+	}
+	if !st.CreatedAt.IsZero() {
+		v.CreatedAt = optTime(&st.CreatedAt)
+	}
+	return v
+}
+
+func (h *handlers) keepAlive(c *gin.Context) {
+	ref, err := decodeRef(c, true)
+	var st tokens.TokenState
+	if err == nil {
+		st, err = h.svc.KeepAlive(c.Request.Context(), *ref.Token, ref.LeaseID)
+	}
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewOf(st))
+}
+
+type deleteResponse struct {
+	Token   string `json:"token"`
+	Deleted bool   `json:"deleted"`
+}
+
+func (h *handlers) deleteByBody(c *gin.Context) {
+	ref, err := decodeRef(c, false)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	h.deleteToken(c, *ref.Token)
+}
+
+func (h *handlers) deleteByPath(c *gin.Context) {
+	h.deleteToken(c, c.Param("token"))
+}
+
+func (h *handlers) deleteToken(c *gin.Context, token string) {
+	if err := h.svc.Delete(c.Request.Context(), token); err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, deleteResponse{Token: token, Deleted: true})
+}
+
+func (h *handlers) get(c *gin.Context) {
+	st, err := h.svc.Get(c.Request.Context(), c.Param("token"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewOf(st))
+}
+
+type statsResponse struct {
+	Free     int64 `json:"free"`
+	Assigned int64 `json:"assigned"`
+	Total    int64 `json:"total"`
+}
+
+func (h *handlers) stats(c *gin.Context) {
+	st, err := h.svc.Stats(c.Request.Context())
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, statsResponse{Free: st.Free, Assigned: st.Assigned, Total: st.Total})
+}

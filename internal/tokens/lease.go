@@ -1,0 +1,144 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tokenlease/tokenlease/db"
+)
+
+// Lease is a token handed to a client.
+type Lease struct {
+	Token          string
+	LeaseID        int64
+	LeaseExpiresAt time.Time
+	AliveUntil     time.Time
+	Holder         string // empty when the client named none
+}
+
+// AssignRequest is what a client may ask of an assign; zero values take the
+// defaults.
+type AssignRequest struct {
+	Holder string
+	TTL    time.Duration
+}
+
+// Validate checks the request against the settings.
+func (s *Service) validateAssign(req AssignRequest) error {
+	if req.Holder != "" {
+		if err := ValidateHolder(req.Holder); err != nil {
+			return err
+		}
+	}
+	if req.TTL != 0 && (req.TTL < MinLeaseTTL || req.TTL > s.settings.MaxLeaseTTL) {
+		return invalid("ttl must lie between %s and %s", MinLeaseTTL, s.settings.MaxLeaseTTL)
+	}
+	return nil
+}
+
+// Assign leases a random free token (ClaimRandomFree) in one statement.
+func (s *Service) Assign(ctx context.Context, req AssignRequest) (Lease, error) {
+	if err := s.validateAssign(req); err != nil {
+		return Lease{}, err
+	}
+	ttl := req.TTL
+	if ttl == 0 {
+		ttl = s.settings.LeaseTTL
+	}
+	var holder *string
+	if req.Holder != "" {
+		holder = &req.Holder
+	}
+	row, err := s.q.ClaimRandomFree(ctx, db.ClaimRandomFreeParams{
+		Probe:      rand.Float64(),
+		LeaseTtlMs: millis(ttl),
+		Holder:     holder,
+		Pod:        s.settings.Pod,
+		Slot:       randomSlot(),
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Lease{}, ErrNoFreeToken
+	}
+	if err != nil {
+		return Lease{}, fmt.Errorf("tokens: assign: %w", err)
+	}
+	s.changed()
+	l := Lease{Token: row.Value, LeaseID: row.LeaseID, LeaseExpiresAt: row.LeaseExpiresAt, AliveUntil: row.AliveUntil}
+	if row.Holder != nil {
+		l.Holder = *row.Holder
+	}
+	return l, nil
+}
+
+// Unblock releases the live lease on token. With leaseID it releases only
+// that lease (ErrLeaseMismatch otherwise); without, whatever lease is live.
+func (s *Service) Unblock(ctx context.Context, token string, leaseID *int64) error {
+	if err := validateRef(token, leaseID); err != nil {
+		return err
+	}
+	row, err := s.q.ReleaseLease(ctx, db.ReleaseLeaseParams{
+		Token: token, LeaseID: leaseID, Pod: s.settings.Pod, Slot: randomSlot(),
+	})
+	if err != nil {
+		return notFoundIfNoRows(err)
+	}
+	switch {
+	case row.Released:
+		s.changed()
+		return nil
+	case !row.HasLiveLease:
+		return ErrNotAssigned
+	default:
+		return ErrLeaseMismatch
+	}
+}
+
+// TokenState is a live token as lookups and keep-alive show it. The lease
+// fields are set only while a lease is live.
+type TokenState struct {
+	Token          string
+	Assigned       bool
+	AliveUntil     time.Time
+	CreatedAt      time.Time // zero where the operation does not read it
+	LeaseID        *int64
+	LeaseExpiresAt *time.Time
+	Holder         *string
+}
+
+// KeepAlive extends the token's life; with the live lease's id it also renews
+// that lease by its own TTL.
+func (s *Service) KeepAlive(ctx context.Context, token string, leaseID *int64) (TokenState, error) {
+	if err := validateRef(token, leaseID); err != nil {
+		return TokenState{}, err
+	}
+	row, err := s.q.KeepAlive(ctx, db.KeepAliveParams{
+		Token: token, KeepaliveTtlMs: millis(s.settings.KeepaliveTTL), LeaseID: leaseID, Pod: s.settings.Pod,
+	})
+	if err != nil {
+		return TokenState{}, notFoundIfNoRows(err)
+	}
+	if !row.Updated {
+		return TokenState{}, ErrLeaseMismatch
+	}
+	s.changed()
+	st := TokenState{Token: row.Value, Assigned: row.HasLiveLease, AliveUntil: *row.AliveUntil}
+	if row.HasLiveLease {
+		st.LeaseID, st.LeaseExpiresAt, st.Holder = row.LeaseID, row.LeaseExpiresAt, row.Holder
+	}
+	return st, nil
+}
+
+func validateRef(token string, leaseID *int64) error {
+	if err := ValidateValue(token); err != nil {
+		return err
+	}
+	if leaseID != nil {
+		return ValidateLeaseID(*leaseID)
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package tokens
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tokenlease/tokenlease/db"
+)
+
+// Generate creates n new tokens with values from crypto/rand.
+func (s *Service) Generate(ctx context.Context, n int) ([]string, error) {
+	if n < 1 || n > MaxBatch {
+		return nil, invalid("count must be an integer between 1 and %d", MaxBatch)
+	}
+	var created []string
+	err := s.growPool(ctx, func(q *db.Queries) error {
+		// A collision of 128-bit values is not expected; the loop only keeps
+		// the promise of n tokens if one ever happens.
+		for len(created) < n {
+			values := make([]string, n-len(created))
+			for i := range values {
+				values[i] = newTokenValue()
+			}
+			got, err := q.InsertTokens(ctx, s.insertParams(values, false))
+			if err != nil {
+				return err
+			}
+			created = append(created, got...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
+// Import adds values an operator already owns. Values that are live already
+// are left untouched and returned in existing; a value whose token has died
+// but is not swept yet is imported afresh.
+func (s *Service) Import(ctx context.Context, values []string) (imported, existing []string, err error) {
+	if len(values) < 1 || len(values) > MaxBatch {
+		return nil, nil, invalid("tokens must hold between 1 and %d values", MaxBatch)
+	}
+	seen := make(map[string]bool, len(values))
+	for i, v := range values {
+		if err := ValidateValue(v); err != nil {
+			return nil, nil, fmt.Errorf("tokens[%d]: %w", i, err)
+		}
+		if seen[v] {
+			return nil, nil, invalid("tokens[%d] repeats an earlier value", i)
+		}
+		seen[v] = true
+	}
+	err = s.growPool(ctx, func(q *db.Queries) error {
+		if err := q.RemoveDeadByValue(ctx, db.RemoveDeadByValueParams{
+			Tokens: values, Pod: s.settings.Pod, Slot: randomSlot(),
+		}); err != nil {
+			return err
+		}
+		got, err := q.InsertTokens(ctx, s.insertParams(values, true))
+		imported = got
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	isNew := make(map[string]bool, len(imported))
+	for _, v := range imported {
+		isNew[v] = true
+	}
+	existing = []string{}
+	for _, v := range values {
+		if !isNew[v] {
+			existing = append(existing, v)
+		}
+	}
+	return imported, existing, nil
+}
+
+func (s *Service) insertParams(values []string, imported bool) db.InsertTokensParams {
+	return db.InsertTokensParams{
+		Imported:       imported,
+		KeepaliveTtlMs: millis(s.settings.KeepaliveTTL),
+		Tokens:         values,
+		Pod:            s.settings.Pod,
+		Slot:           randomSlot(),
+	}
+}
+
+// growPool runs insert in a transaction that holds the pool-size lock and
+// checks MAX_TOKENS after the insert, so that a refused request changes
+// nothing.
+func (s *Service) growPool(ctx context.Context, insert func(q *db.Queries) error) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		if err := q.LockPoolSize(ctx); err != nil {
+			return err
+		}
+		if err := insert(q); err != nil {
+			return err
+		}
+		stats, err := q.PoolStats(ctx)
+		if err != nil {
+			return err
+		}
+		if stats.Total > s.settings.MaxTokens {
+			return fmt.Errorf("%w: the pool may hold at most %d tokens", ErrPoolFull, s.settings.MaxTokens)
+		}
+		return nil
+	})
+	if err != nil {
+		return wrapDomain(err)
+	}
+	s.changed()
+	return nil
+}
+
+// Delete removes a live token, whatever its lease.
+func (s *Service) Delete(ctx context.Context, token string) error {
+	if err := ValidateValue(token); err != nil {
+		return err
+	}
+	_, err := s.q.DeleteToken(ctx, db.DeleteTokenParams{Token: token, Pod: s.settings.Pod, Slot: randomSlot()})
+	if err != nil {
+		return notFoundIfNoRows(err)
+	}
+	s.changed()
+	return nil
+}
+
+func newTokenValue() string {
+	var b [generatedTokenLen]byte
+	rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,54 @@
+package tokens
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tokenlease/tokenlease/db"
+)
+
+// SweepLapsedLeases frees up to batchSize lapsed leases (audit `released`)
+// and returns how many it freed. Claims take lapsed tokens without it; the
+// sweep keeps counters honest and emits the events that wake waiters.
+func (s *Service) SweepLapsedLeases(ctx context.Context, batchSize int) (int, error) {
+	n, err := s.q.SweepLapsedLeases(ctx, db.SweepLapsedLeasesParams{
+		BatchSize: int32(batchSize), Pod: s.settings.Pod, Slot: randomSlot(),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("tokens: sweep lapsed leases: %w", err)
+	}
+	if n > 0 {
+		s.changed()
+	}
+	return int(n), nil
+}
+
+// SweepDeadTokens deletes up to batchSize tokens past alive_until (audit
+// `expired`) and returns how many it deleted.
+func (s *Service) SweepDeadTokens(ctx context.Context, batchSize int) (int, error) {
+	n, err := s.q.SweepDeadTokens(ctx, db.SweepDeadTokensParams{
+		BatchSize: int32(batchSize), Pod: s.settings.Pod, Slot: randomSlot(),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("tokens: sweep dead tokens: %w", err)
+	}
+	if n > 0 {
+		s.changed()
+	}
+	return int(n), nil
+}
+
+// MaintainEventPartitions creates the audit partitions for the coming days
+// and drops those wholly older than retention.
+func (s *Service) MaintainEventPartitions(ctx context.Context, daysAhead int, retention time.Duration) (created, dropped int, err error) {
+	c, err := s.q.EnsureEventPartitions(ctx, int32(daysAhead))
+	if err != nil {
+		return 0, 0, fmt.Errorf("tokens: create event partitions: %w", err)
+	}
+	d, err := s.q.DropEventPartitions(ctx, millis(retention))
+	if err != nil {
+		return int(c), 0, fmt.Errorf("tokens: drop event partitions: %w", err)
+	}
+	return int(c), int(d), nil
+}

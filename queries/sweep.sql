@@ -1,0 +1,65 @@
+-- name: SweepLapsedLeases :one
+-- Frees up to @batch_size lapsed leases of live tokens, earliest first, by the
+-- lease expiry index. Writes a `released` audit row per lease.
+WITH lapsed AS (
+    SELECT t.id, t.value, t.lease_id, t.holder
+    FROM tokens t
+    WHERE t.lease_id IS NOT NULL AND t.lease_expires_at <= now() AND t.alive_until > now()
+    ORDER BY t.lease_expires_at
+    LIMIT sqlc.arg('batch_size')::int
+    FOR UPDATE SKIP LOCKED
+),
+freed AS (
+    UPDATE tokens t
+    SET lease_id = NULL, lease_ttl = NULL, lease_expires_at = NULL, holder = NULL,
+        sort_key = random()
+    FROM lapsed l
+    WHERE t.id = l.id
+    RETURNING t.id
+),
+audit AS (
+    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
+    SELECT 'released', l.id, l.value, l.lease_id, l.holder, sqlc.arg('pod')::text
+    FROM lapsed l JOIN freed f ON f.id = l.id
+),
+counted AS (
+    UPDATE token_counters
+    SET assigned = assigned - (SELECT count(*) FROM freed)
+    WHERE slot = sqlc.arg('slot')::smallint
+)
+SELECT count(*)::int AS freed FROM freed;
+
+-- name: SweepDeadTokens :one
+-- Deletes up to @batch_size tokens whose alive_until has passed, earliest
+-- first, by the alive_until index. Writes an `expired` audit row per token.
+WITH dead AS (
+    SELECT t.id
+    FROM tokens t
+    WHERE t.alive_until <= now()
+    ORDER BY t.alive_until
+    LIMIT sqlc.arg('batch_size')::int
+    FOR UPDATE SKIP LOCKED
+),
+removed AS (
+    DELETE FROM tokens t
+    USING dead d
+    WHERE t.id = d.id
+    RETURNING t.id, t.value, t.lease_id, t.holder
+),
+audit AS (
+    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
+    SELECT 'expired', id, value, lease_id, holder, sqlc.arg('pod')::text FROM removed
+),
+counted AS (
+    UPDATE token_counters
+    SET total = total - (SELECT count(*) FROM removed),
+        assigned = assigned - (SELECT count(*) FROM removed WHERE lease_id IS NOT NULL)
+    WHERE slot = sqlc.arg('slot')::smallint
+)
+SELECT count(*)::int AS removed FROM removed;
+
+-- name: EnsureEventPartitions :one
+SELECT token_events_ensure_partitions((now() AT TIME ZONE 'UTC')::date, sqlc.arg('days_ahead')::int)::int AS created;
+
+-- name: DropEventPartitions :one
+SELECT token_events_drop_partitions(now() - sqlc.arg('retention_ms')::bigint * interval '1 millisecond')::int AS dropped;
