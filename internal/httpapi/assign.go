@@ -86,7 +86,7 @@ func (h *handlers) assign(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, assignResponse{
+	writeJSON(c, http.StatusOK, assignResponse{
 		Token:          lease.Token,
 		LeaseID:        lease.LeaseID,
 		LeaseExpiresAt: apiTime(lease.LeaseExpiresAt),

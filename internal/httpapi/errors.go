@@ -58,7 +58,7 @@ func writeError(c *gin.Context, err error) {
 	if status >= 500 {
 		slog.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "route", c.FullPath(), "error", err)
 	}
-	c.AbortWithStatusJSON(status, errorBody{errorDetail{Code: code, Message: msg}})
+	abortJSON(c, status, errorBody{errorDetail{Code: code, Message: msg}})
 }
 
 func classify(err error) (status int, code, msg string) {
@@ -75,4 +75,10 @@ func classify(err error) (status int, code, msg string) {
 		return http.StatusServiceUnavailable, "unavailable", "the request was cancelled or timed out"
 	}
 	return http.StatusInternalServerError, "internal", "internal error"
+}
+
+// abortJSON ends the handler chain with a JSON answer.
+func abortJSON(c *gin.Context, status int, v any) {
+	c.Abort()
+	writeJSON(c, status, v)
 }

@@ -1,7 +1,11 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"log/slog"
 	"time"
+
+	"github.com/gin-gonic/gin"
 )
 
 // apiTime renders as RFC 3339 in UTC with microseconds, the database's
@@ -31,4 +35,16 @@ func optString(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// writeJSON answers with v as JSON followed by a newline (friendly to curl
+// and line-oriented tools), without HTML escaping.
+func writeJSON(c *gin.Context, status int, v any) {
+	c.Header("Content-Type", "application/json; charset=utf-8")
+	c.Status(status)
+	enc := json.NewEncoder(c.Writer)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		slog.DebugContext(c.Request.Context(), "write response", "error", err)
+	}
 }

@@ -51,7 +51,7 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	r.NoRoute(func(c *gin.Context) { writeError(c, errRouteNotFound) })
 	r.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed) })
 
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/healthz", func(c *gin.Context) { writeJSON(c, http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.ready)
 
 	t := r.Group("/tokens")
@@ -77,11 +77,11 @@ func (h *handlers) ready(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
 		if err := h.opts.Ready(ctx); err != nil {
-			c.AbortWithStatusJSON(http.StatusServiceUnavailable, errorBody{errorDetail{Code: "not_ready", Message: err.Error()}})
+			abortJSON(c, http.StatusServiceUnavailable, errorBody{errorDetail{Code: "not_ready", Message: err.Error()}})
 			return
 		}
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	writeJSON(c, http.StatusOK, gin.H{"status": "ready"})
 }
 
 // recovery turns a panic into a JSON 500 and keeps the pod serving.

@@ -31,7 +31,7 @@ func (h *handlers) generate(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, generateResponse{Tokens: created})
+	writeJSON(c, http.StatusCreated, generateResponse{Tokens: created})
 }
 
 type importRequest struct {
@@ -58,7 +58,7 @@ func (h *handlers) importTokens(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, importResponse{Imported: imported, Existing: existing})
+	writeJSON(c, http.StatusCreated, importResponse{Imported: imported, Existing: existing})
 }
 
 // tokenRef is the body of unblock, keep-alive and delete.
@@ -95,7 +95,7 @@ func (h *handlers) unblock(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, unblockResponse{Token: *ref.Token, State: "free"})
+	writeJSON(c, http.StatusOK, unblockResponse{Token: *ref.Token, State: "free"})
 }
 
 type tokenView struct {
@@ -136,7 +136,7 @@ func (h *handlers) keepAlive(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, viewOf(st))
+	writeJSON(c, http.StatusOK, viewOf(st))
 }
 
 type deleteResponse struct {
@@ -162,7 +162,7 @@ func (h *handlers) deleteToken(c *gin.Context, token string) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, deleteResponse{Token: token, Deleted: true})
+	writeJSON(c, http.StatusOK, deleteResponse{Token: token, Deleted: true})
 }
 
 func (h *handlers) get(c *gin.Context) {
@@ -171,7 +171,7 @@ func (h *handlers) get(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, viewOf(st))
+	writeJSON(c, http.StatusOK, viewOf(st))
 }
 
 type statsResponse struct {
@@ -186,5 +186,5 @@ func (h *handlers) stats(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, statsResponse{Free: st.Free, Assigned: st.Assigned, Total: st.Total})
+	writeJSON(c, http.StatusOK, statsResponse{Free: st.Free, Assigned: st.Assigned, Total: st.Total})
 }
