@@ -40,8 +40,9 @@ db-up:
 ## db-stop: stop the private cluster in .data/pg, if one runs
 db-stop:
 	@if [ -f $(DATA_DIR)/postmaster.pid ]; then \
-		if [ "$$(id -u)" = 0 ]; then runuser -u postgres -- $$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/pg_ctl -D $(DATA_DIR) stop; \
-		else $$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/pg_ctl -D $(DATA_DIR) stop; fi; fi
+		dir=$$(readlink -f $(DATA_DIR)); bin=$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); \
+		if [ "$$(id -u)" = 0 ]; then cd / && runuser -u postgres -- $$bin/pg_ctl -D $$dir stop; \
+		else $$bin/pg_ctl -D $$dir stop; fi; fi
 
 docker:
 	docker compose up --build

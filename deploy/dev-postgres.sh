@@ -14,7 +14,7 @@ optional=false
 root=$(cd "$(dirname "$0")/.." && pwd)
 data="$root/.data/pg"
 host=127.0.0.1
-port=5432
+port=${DEV_PG_PORT:-5432}  # override only to try the script beside a running server
 
 answers() {
   if command -v pg_isready >/dev/null 2>&1; then
@@ -52,14 +52,27 @@ if [ "$(id -u)" = 0 ]; then
   run_as=(runuser -u "$user" --)
 fi
 
-mkdir -p "$data"
-if [ "${#run_as[@]}" -gt 0 ]; then chown "$user" "$data" "$root/.data"; chmod 700 "$data"; fi
+mkdir -p "$root/.data"
+if [ "${#run_as[@]}" -gt 0 ] && [ ! -e "$data" ]; then
+  # The postgres user must reach the data directory. Where the checkout lies
+  # behind a directory it cannot enter (a private temporary directory, say),
+  # the cluster lives in /var/tmp and .data/pg points to it.
+  if ! (cd / && "${run_as[@]}" test -x "$root/.data"); then
+    outside="/var/tmp/tokenlease-pg-$(echo "$root" | md5sum | cut -c1-12)"
+    mkdir -p "$outside"
+    ln -sfn "$outside" "$data"
+    echo "tokenlease: $root is closed to the $user user; the cluster's files go to $outside (linked as .data/pg)" >&2
+  fi
+fi
+mkdir -p "$data/"
+if [ "${#run_as[@]}" -gt 0 ]; then chown "$user" "$data/"; chmod 700 "$data/"; fi
+data=$(cd "$data" && pwd -P)
 
 if [ ! -f "$data/PG_VERSION" ]; then
   echo "tokenlease: no PostgreSQL at $host:$port; creating a private cluster in .data/pg" >&2
-  "${run_as[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust --no-sync -E UTF8 >/dev/null
+  (cd / && "${run_as[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust --no-sync -E UTF8 >/dev/null)
 fi
 echo "tokenlease: starting the private PostgreSQL cluster in .data/pg on $host:$port (stop it with: make db-stop)" >&2
-"${run_as[@]}" "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w \
-  -o "-h $host -p $port -k $data -c fsync=off -c max_connections=200" start >/dev/null
+(cd / && "${run_as[@]}" "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w \
+  -o "-h $host -p $port -k $data -c fsync=off -c max_connections=200" start >/dev/null)
 answers
