@@ -7,7 +7,8 @@ DATA_DIR  := .data/pg
 .PHONY: run test build generate check-generated vet fmt-check bench db-up db-stop docker clean
 
 ## run: start tokend against PostgreSQL at DATABASE_URL (default: local, created if missing)
-run: db-up
+run:
+	@if [ -z "$$DATABASE_URL" ]; then deploy/dev-postgres.sh; fi
 	$(GO) run ./cmd/tokend
 
 ## test: every test, with the race detector, against a real PostgreSQL
