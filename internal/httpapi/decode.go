@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -53,6 +54,11 @@ func decodeJSON(c *gin.Context, limit int64, optional bool, dst any) error {
 			return nil
 		}
 		return badRequest("request body must be a JSON object")
+	}
+	// encoding/json would replace invalid UTF-8 by U+FFFD and go on: a value
+	// stored or looked up would silently differ from the one sent.
+	if !utf8.Valid(b) {
+		return badRequest("request body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -154,7 +156,24 @@ func (h *handlers) deleteByBody(c *gin.Context) {
 }
 
 func (h *handlers) deleteByPath(c *gin.Context) {
-	h.deleteToken(c, c.Param("token"))
+	token, ok := pathToken(c)
+	if !ok {
+		writeError(c, tokens.ErrNotFound)
+		return
+	}
+	h.deleteToken(c, token)
+}
+
+// pathToken reads {token} of /tokens/{token} from the escaped path and
+// unescapes it by path rules: gin unescapes path values by query rules, which
+// turn a '+' into a space. A value that cannot be a token (too long, control
+// characters, a route word) is not ok: these routes answer only not_found.
+func pathToken(c *gin.Context) (string, bool) {
+	token, err := url.PathUnescape(strings.TrimPrefix(c.Request.URL.EscapedPath(), "/tokens/"))
+	if err != nil || tokens.ValidateValue(token) != nil {
+		return "", false
+	}
+	return token, true
 }
 
 func (h *handlers) deleteToken(c *gin.Context, token string) {
@@ -166,7 +185,12 @@ func (h *handlers) deleteToken(c *gin.Context, token string) {
 }
 
 func (h *handlers) get(c *gin.Context) {
-	st, err := h.svc.Get(c.Request.Context(), c.Param("token"))
+	token, ok := pathToken(c)
+	if !ok {
+		writeError(c, tokens.ErrNotFound)
+		return
+	}
+	st, err := h.svc.Get(c.Request.Context(), token)
 	if err != nil {
 		writeError(c, err)
 		return

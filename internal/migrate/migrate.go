@@ -52,7 +52,11 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	}
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{cfg.Database}.Sanitize())
-	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // duplicate_database: another pod won
+	// Another pod won the race: duplicate_database when its database was
+	// committed before our check, a unique violation on pg_database when both
+	// checked before either committed (PostgreSQL accepts that race).
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P04" ||
+		pgErr.Code == "23505" && pgErr.ConstraintName == "pg_database_datname_index") {
 		return nil
 	}
 	if err != nil {

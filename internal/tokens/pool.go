@@ -69,6 +69,9 @@ func (s *Service) Import(ctx context.Context, values []string) (imported, existi
 	if err != nil {
 		return nil, nil, err
 	}
+	if imported == nil {
+		imported = []string{} // the API lists none as [], not null
+	}
 	isNew := make(map[string]bool, len(imported))
 	for _, v := range imported {
 		isNew[v] = true
