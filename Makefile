@@ -48,5 +48,9 @@ db-stop:
 docker:
 	docker compose up --build
 
+## bench: the benchmark suite (deploy/bench/run.sh); BENCH_QUICK=1 for the short run
+bench:
+	deploy/bench/run.sh
+
 clean:
 	rm -rf $(BIN)

@@ -15,12 +15,14 @@ freed AS (
         sort_key = random()
     FROM lapsed l
     WHERE t.id = l.id
-    RETURNING t.id
+    -- The audit row's fields come along here: joining lapsed to freed again
+    -- would be a nested loop over two CTE scans, quadratic in the batch.
+    RETURNING t.id, l.value, l.lease_id, l.holder
 ),
 audit AS (
     INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'released', l.id, l.value, l.lease_id, l.holder, sqlc.arg('pod')::text
-    FROM lapsed l JOIN freed f ON f.id = l.id
+    SELECT 'released', f.id, f.value, f.lease_id, f.holder, sqlc.arg('pod')::text
+    FROM freed f
 ),
 counted AS (
     UPDATE token_counters

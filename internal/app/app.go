@@ -19,6 +19,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/tokenlease/tokenlease/internal/config"
+	"github.com/tokenlease/tokenlease/internal/events"
 	"github.com/tokenlease/tokenlease/internal/httpapi"
 	"github.com/tokenlease/tokenlease/internal/jobs"
 	"github.com/tokenlease/tokenlease/internal/migrate"
@@ -30,6 +31,9 @@ type Options struct {
 	// DisableSweeper runs the pod without River's periodic sweeps, to show
 	// that expiry never waits for them.
 	DisableSweeper bool
+	// DisableEvents runs the pod without the events layer (no change stream,
+	// no doorbell, assign?wait= does not wait), to measure what it costs.
+	DisableEvents bool
 }
 
 // App is one running pod.
@@ -38,6 +42,7 @@ type App struct {
 	Pool    *pgxpool.Pool
 	Service *tokens.Service
 	Handler http.Handler
+	Events  *events.Bus // the events layer; nil when disabled
 	river   *river.Client[pgx.Tx]
 }
 
@@ -67,7 +72,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	a := &App{Config: cfg, Pool: pool}
-	a.Service = tokens.NewService(pool, cfg.Settings(), nil)
+	var notifier tokens.ChangeNotifier
+	if !opts.DisableEvents {
+		a.Events = events.New(pool, events.Config{Logger: slog.Default().With("component", "events")})
+		notifier = a.Events
+	}
+	a.Service = tokens.NewService(pool, cfg.Settings(), notifier)
 	if !opts.DisableSweeper {
 		a.river, err = jobs.NewClient(pool, a.Service, jobs.Options{
 			SweepInterval:  time.Duration(cfg.SweepInterval),
@@ -80,7 +90,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			return nil, err
 		}
 	}
-	a.Handler = httpapi.NewHandler(a.Service, httpapi.Options{Ready: a.ready})
+	hopts := httpapi.Options{Ready: a.ready}
+	if a.Events != nil {
+		hopts.Waiter = a.Events.NewWaiter(a.Service)
+		hopts.Events = a.Events.Handler()
+	}
+	a.Handler = httpapi.NewHandler(a.Service, hopts)
 	return a, nil
 }
 
@@ -97,6 +112,11 @@ func (a *App) ready(ctx context.Context) error {
 
 // Start begins the background work.
 func (a *App) Start(ctx context.Context) error {
+	if a.Events != nil {
+		if err := a.Events.Start(ctx); err != nil {
+			return err
+		}
+	}
 	if a.river == nil {
 		return nil
 	}
@@ -108,11 +128,13 @@ func (a *App) Start(ctx context.Context) error {
 
 // Close stops the background work and closes the pool.
 func (a *App) Close(ctx context.Context) {
+	a.closeEvents()
 	if a.river != nil {
 		if err := a.river.Stop(ctx); err != nil {
 			slog.Warn("river did not stop cleanly", "error", err)
 		}
 	}
+	a.Service.Close()
 	a.Pool.Close()
 }
 
@@ -132,6 +154,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	slog.Info("shutting down: draining HTTP")
+	// Event streams and waiting assigns would hold the drain open: end them
+	// first (waiters answer 503 unless their claim is under way).
+	a.closeEvents()
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(a.Config.ShutdownGrace))
 	defer cancel()
 	if err := srv.Shutdown(drainCtx); err != nil {
@@ -139,6 +164,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		srv.Close()
 	}
 	return nil
+}
+
+// closeEvents ends the events layer, if the pod has one; it is idempotent.
+func (a *App) closeEvents() {
+	if a.Events != nil {
+		a.Events.Close()
+	}
 }
 
 // hasPoolMaxConns reports whether DATABASE_URL sizes the pool itself

@@ -43,6 +43,25 @@ type Config struct {
 	ShutdownGrace  Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
 	LogLevel       string   `env:"LOG_LEVEL" envDefault:"info"`
 	PodName        string   `env:"POD_NAME"`
+	// Batching coalesces a pod's concurrent assigns and unblocks into one
+	// statement each (on|off); off serves every request with its own.
+	Batching Switch `env:"BATCHING" envDefault:"on"`
+}
+
+// Switch is an on/off setting: on, off, true, false, 1, 0.
+type Switch bool
+
+// UnmarshalText implements encoding.TextUnmarshaler for the env parser.
+func (s *Switch) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "on", "true", "1":
+		*s = true
+	case "off", "false", "0":
+		*s = false
+	default:
+		return fmt.Errorf("want on or off, got %q", b)
+	}
+	return nil
 }
 
 // Load reads the configuration from the environment and validates it.
@@ -117,6 +136,7 @@ func (c Config) Settings() tokens.Settings {
 		KeepaliveTTL: time.Duration(c.KeepaliveTTL),
 		MaxTokens:    c.MaxTokens,
 		Pod:          c.PodName,
+		Batching:     bool(c.Batching),
 	}
 }
 

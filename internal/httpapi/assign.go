@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -86,13 +85,7 @@ func (h *handlers) assign(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, assignResponse{
-		Token:          lease.Token,
-		LeaseID:        lease.LeaseID,
-		LeaseExpiresAt: apiTime(lease.LeaseExpiresAt),
-		AliveUntil:     apiTime(lease.AliveUntil),
-		Holder:         optString(lease.Holder),
-	})
+	writeAssigned(c, lease) // hotpath.go: writeJSON's bytes of assignResponse
 }
 
 // claim assigns a token; with a wait and a Waiter it waits for one to free up.

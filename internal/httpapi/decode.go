@@ -30,6 +30,9 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	if c.Request.ContentLength > limit {
 		return nil, errBodyTooLarge
 	}
+	if c.Request.Body == nil || c.Request.Body == http.NoBody {
+		return nil, nil // e.g. an assign without a body: nothing to read
+	}
 	b, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
@@ -49,6 +52,11 @@ func decodeJSON(c *gin.Context, limit int64, optional bool, dst any) error {
 	if err != nil {
 		return err
 	}
+	return decodeJSONBytes(b, optional, dst)
+}
+
+// decodeJSONBytes is decodeJSON on a body already read.
+func decodeJSONBytes(b []byte, optional bool, dst any) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		if optional {
 			return nil

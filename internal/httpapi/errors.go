@@ -55,7 +55,11 @@ type errorDetail struct {
 // writeError answers with the status and code of err.
 func writeError(c *gin.Context, err error) {
 	status, code, msg := classify(err)
-	if status >= 500 {
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, tokens.ErrUnavailable):
+		// The client left, or the pod is shutting down: nothing went wrong.
+		slog.DebugContext(c.Request.Context(), "request ended early", "route", c.FullPath(), "error", err)
+	case status >= 500:
 		slog.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "route", c.FullPath(), "error", err)
 	}
 	abortJSON(c, status, errorBody{errorDetail{Code: code, Message: msg}})

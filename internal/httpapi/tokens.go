@@ -70,8 +70,17 @@ type tokenRef struct {
 }
 
 func decodeRef(c *gin.Context, allowLease bool) (tokenRef, error) {
+	b, err := readBody(c, maxBody)
+	if err != nil {
+		return tokenRef{}, err
+	}
+	return decodeRefFrom(b, allowLease)
+}
+
+// decodeRefFrom decodes a body already read.
+func decodeRefFrom(b []byte, allowLease bool) (tokenRef, error) {
 	var ref tokenRef
-	if err := decodeJSON(c, maxBody, false, &ref); err != nil {
+	if err := decodeJSONBytes(b, false, &ref); err != nil {
 		return ref, err
 	}
 	if ref.Token == nil {
@@ -89,7 +98,7 @@ type unblockResponse struct {
 }
 
 func (h *handlers) unblock(c *gin.Context) {
-	ref, err := decodeRef(c, true)
+	ref, err := decodeUnblockRef(c) // hotpath.go: decodeRef's results, cheaper
 	if err == nil {
 		err = h.svc.Unblock(c.Request.Context(), *ref.Token, ref.LeaseID)
 	}
@@ -97,7 +106,7 @@ func (h *handlers) unblock(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, unblockResponse{Token: *ref.Token, State: "free"})
+	writeUnblocked(c, *ref.Token) // hotpath.go: writeJSON's bytes of unblockResponse
 }
 
 type tokenView struct {

@@ -41,26 +41,47 @@ func (s *Service) validateAssign(req AssignRequest) error {
 	return nil
 }
 
-// Assign leases a random free token (ClaimRandomFree) in one statement.
+// Assign leases a random free token in one statement (ClaimRandomFree); with
+// batching on, concurrent assigns of this pod share one (ClaimBatch).
 func (s *Service) Assign(ctx context.Context, req AssignRequest) (Lease, error) {
 	if err := s.validateAssign(req); err != nil {
 		return Lease{}, err
 	}
-	ttl := req.TTL
-	if ttl == 0 {
-		ttl = s.settings.LeaseTTL
+	if req.TTL == 0 {
+		req.TTL = s.settings.LeaseTTL
 	}
+	if s.assigns != nil {
+		return s.assigns.do(ctx, req)
+	}
+	return s.claimOne(ctx, req)
+}
+
+// claimAttempts is how many claim statements an assign may take before it
+// answers no_free_token. A claim sees free tokens as of its statement's
+// snapshot and re-checks each row it locks on the row's newest version; a
+// token claimed and released (with a new sort key) since the snapshot fails
+// that re-check and is skipped. Under heavy churn on a small pool one
+// statement can therefore miss every free token; a second statement, with a
+// fresh snapshot, settles it. An empty pool costs two statements, not one.
+const claimAttempts = 2
+
+// claimOne assigns one token; req.TTL is set.
+func (s *Service) claimOne(ctx context.Context, req AssignRequest) (Lease, error) {
 	var holder *string
 	if req.Holder != "" {
 		holder = &req.Holder
 	}
-	row, err := s.q.ClaimRandomFree(ctx, db.ClaimRandomFreeParams{
-		Probe:      rand.Float64(),
-		LeaseTtlMs: millis(ttl),
-		Holder:     holder,
-		Pod:        s.settings.Pod,
-		Slot:       randomSlot(),
-	})
+	var row db.ClaimRandomFreeRow
+	err := pgx.ErrNoRows
+	for attempt := 0; attempt < claimAttempts && errors.Is(err, pgx.ErrNoRows); attempt++ {
+		row, err = s.q.ClaimRandomFree(ctx, db.ClaimRandomFreeParams{
+			Probe:      rand.Float64(),
+			LeaseTtlMs: millis(req.TTL),
+			Holder:     holder,
+			Pod:        s.settings.Pod,
+			Slot:       randomSlot(),
+		})
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Lease{}, ErrNoFreeToken
 	}
@@ -77,10 +98,19 @@ func (s *Service) Assign(ctx context.Context, req AssignRequest) (Lease, error) 
 
 // Unblock releases the live lease on token. With leaseID it releases only
 // that lease (ErrLeaseMismatch otherwise); without, whatever lease is live.
+// With batching on, concurrent unblocks of this pod share one statement.
 func (s *Service) Unblock(ctx context.Context, token string, leaseID *int64) error {
 	if err := validateRef(token, leaseID); err != nil {
 		return err
 	}
+	if s.unblocks != nil {
+		_, err := s.unblocks.do(ctx, unblockReq{token: token, leaseID: leaseID})
+		return err
+	}
+	return s.unblockOne(ctx, token, leaseID)
+}
+
+func (s *Service) unblockOne(ctx context.Context, token string, leaseID *int64) error {
 	row, err := s.q.ReleaseLease(ctx, db.ReleaseLeaseParams{
 		Token: token, LeaseID: leaseID, Pod: s.settings.Pod, Slot: randomSlot(),
 	})

@@ -19,6 +19,10 @@ type Settings struct {
 	KeepaliveTTL time.Duration // how long a token lives without a keep-alive
 	MaxTokens    int64         // pool cap, counted over live and unswept rows
 	Pod          string        // written to every audit row this pod makes
+	// Batching coalesces this pod's concurrent assigns (and unblocks) into
+	// one statement each while another is in flight (BATCHING=on|off).
+	Batching bool
+	BatchMax int // requests per batched statement; 0 means DefaultBatchMax
 }
 
 // ChangeNotifier hears of committed changes so that the events layer can ring
@@ -33,6 +37,12 @@ type Service struct {
 	q        *db.Queries
 	settings Settings
 	notifier ChangeNotifier
+	// With batching on: the batchers, and the queries (on their own pool)
+	// of the batched statements.
+	assigns   *batcher[AssignRequest, Lease]
+	unblocks  *batcher[unblockReq, struct{}]
+	batchPool *pgxpool.Pool
+	batchQ    *db.Queries
 }
 
 // counterSlots is the number of rows in token_counters; writes spread over
@@ -41,7 +51,9 @@ const counterSlots = 16
 
 // NewService returns a Service on pool. notifier may be nil.
 func NewService(pool *pgxpool.Pool, settings Settings, notifier ChangeNotifier) *Service {
-	return &Service{pool: pool, q: db.New(pool), settings: settings, notifier: notifier}
+	s := &Service{pool: pool, q: db.New(pool), settings: settings, notifier: notifier}
+	s.initBatchers()
+	return s
 }
 
 // Settings returns the settings the service runs with.

@@ -1,0 +1,728 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The suite is what `make bench` runs (deploy/bench/run.sh boots the cluster
+// and builds the binaries): for each pool size it creates a database, starts
+// pods, loads the pool, and measures side by side, in rounds whose order
+// rotates, the reference pgbench scripts, the bare HTTP floor, and the service
+// with batching on and off, with one and two pods. It prints the table and
+// writes it into docs/BENCHMARKS.md between the generated-section markers.
+
+type suiteConfig struct {
+	AdminURL  string
+	Tokend    string
+	Pgbench   string
+	ScriptDir string
+	Out       string
+	LogDir    string
+	Pools     []int
+	Clients   []int
+	Rounds    int
+	Duration  time.Duration
+	Warmup    time.Duration
+	PortBase  int
+	Quick     bool
+	PodEnv    []string // extra environment for every pod
+	Note      string
+	Scenarios bool
+}
+
+// Variants measured side by side.
+const (
+	vRef     = "ref"       // pgbench: claim + release statements, one token each
+	vFloor   = "floor"     // bare net/http server with fixed JSON, flat out
+	vFloorAt = "floor@svc" // the same, paced to the service's rate of the round
+	vSvc     = "svc"       // 1 pod, batching on
+	vNoBatch = "svc-off"   // 1 pod, batching off
+	vTwoPods = "svc-2pod"  // 2 pods, batching on
+)
+
+type measurement struct {
+	Pool         int     `json:"pool"`
+	Clients      int     `json:"clients"`
+	Variant      string  `json:"variant"`
+	Round        int     `json:"round"`
+	CyclesPerSec float64 `json:"cycles_per_s"`
+	Cycles       int64   `json:"cycles"`
+	AssignP50    float64 `json:"assign_p50_ms"`
+	AssignP99    float64 `json:"assign_p99_ms"`
+	UnblockP50   float64 `json:"unblock_p50_ms"`
+	UnblockP99   float64 `json:"unblock_p99_ms"`
+	Errors       int64   `json:"errors"`
+	Doubles      int64   `json:"double_assignments"`
+	PGCPUUs      float64 `json:"pg_cpu_us_per_cycle"`
+	ProcCPUUs    float64 `json:"proc_cpu_us_per_cycle"` // service pods or floor
+	LoadgenCPUUs float64 `json:"loadgen_cpu_us_per_cycle"`
+}
+
+type intList []int
+
+func (l *intList) String() string { return fmt.Sprint(*l) }
+func (l *intList) Set(v string) error {
+	*l = nil
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		mult := 1
+		switch {
+		case strings.HasSuffix(f, "k"):
+			mult, f = 1000, strings.TrimSuffix(f, "k")
+		case strings.HasSuffix(f, "M"):
+			mult, f = 1000000, strings.TrimSuffix(f, "M")
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return err
+		}
+		*l = append(*l, n*mult)
+	}
+	return nil
+}
+
+func cmdSuite(args []string) error {
+	fs := flag.NewFlagSet("suite", flag.ExitOnError)
+	var c suiteConfig
+	fs.StringVar(&c.AdminURL, "admin-url", "postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable", "PostgreSQL server for the bench databases (a role that may CREATE DATABASE)")
+	fs.StringVar(&c.Tokend, "tokend", "bin/tokend", "tokend binary")
+	fs.StringVar(&c.Pgbench, "pgbench", "pgbench", "pgbench binary")
+	fs.StringVar(&c.ScriptDir, "scripts", "deploy/bench", "directory of the pgbench scripts")
+	fs.StringVar(&c.Out, "out", "docs/BENCHMARKS.md", "markdown file to write the table into (empty: print only)")
+	fs.StringVar(&c.LogDir, "logs", ".data/bench", "directory for pod logs and raw results")
+	fs.IntVar(&c.Rounds, "rounds", 3, "A/B rounds per configuration (medians are reported)")
+	fs.DurationVar(&c.Duration, "duration", 4*time.Second, "measured window per run")
+	fs.DurationVar(&c.Warmup, "warmup", time.Second, "warm-up before each window")
+	fs.IntVar(&c.PortBase, "port-base", 18500, "first loopback port for pods and the floor")
+	fs.BoolVar(&c.Quick, "quick", false, "the short run: 1 round, 10k and 1M pools, shorter windows")
+	fs.StringVar(&c.Note, "note", "", "free text written under the table")
+	fs.BoolVar(&c.Scenarios, "scenarios", true, "run the mass expiry and mass death scenarios on the largest pool (not in a quick run)")
+	pools, clients := intList{10000, 100000, 1000000}, intList{16, 64}
+	fs.Var(&pools, "pools", "pool sizes (10k,100k,1M)")
+	fs.Var(&clients, "clients", "client counts (16,64)")
+	podEnv := fs.String("pod-env", "", "extra environment for every pod, comma-separated KEY=VALUE")
+	_ = fs.Parse(args)
+	c.Pools, c.Clients = pools, clients
+	if *podEnv != "" {
+		c.PodEnv = strings.Split(*podEnv, ",")
+	}
+	if c.Quick {
+		c.Rounds = 1
+		c.Duration = 3 * time.Second
+		c.Warmup = 700 * time.Millisecond
+		if !flagWasSet(fs, "pools") {
+			c.Pools = []int{10000, 1000000}
+		}
+	}
+	return runSuite(c)
+}
+
+func flagWasSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+type suite struct {
+	cfg        suiteConfig
+	ctx        context.Context
+	postmaster int
+	floor      *process
+	floorURL   string
+	results    []measurement
+	resultsOut *os.File
+	started    time.Time
+	pgInfo     string
+	nextPort   int
+
+	checkpoints0 int64 // before the pools were created
+	scenarios    []scenarioResult
+}
+
+func runSuite(cfg suiteConfig) error {
+	s := &suite{cfg: cfg, ctx: context.Background(), started: time.Now()}
+	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+		return err
+	}
+	var err error
+	s.resultsOut, err = os.Create(filepath.Join(cfg.LogDir, "results.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer s.resultsOut.Close()
+	if err := s.findPostmaster(); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	floorAddr := fmt.Sprintf("127.0.0.1:%d", cfg.PortBase)
+	s.floor, err = startProcess("floor", []string{self, "floor", "-addr", floorAddr}, nil, cfg.LogDir)
+	if err != nil {
+		return err
+	}
+	defer s.floor.stop()
+	s.floorURL = "http://" + floorAddr
+	if err := waitReady(s.floorURL+"/healthz", 10*time.Second); err != nil {
+		return fmt.Errorf("floor server: %w", err)
+	}
+	// Drop the old bench databases first: DROP DATABASE forces a checkpoint,
+	// after which the first change to every page writes a full page image to
+	// the WAL. Created and loaded after the last checkpoint, the pools run
+	// the whole suite without one (max_wal_size and checkpoint_timeout keep
+	// the next one away); see docs/BENCHMARKS.md.
+	if err := s.dropDatabases(); err != nil {
+		return err
+	}
+	s.checkpoints0, _ = s.checkpoints()
+	var setups []*poolSetup
+	defer func() {
+		for _, ps := range setups {
+			for _, p := range ps.pods {
+				p.stop()
+			}
+		}
+	}()
+	for _, pool := range cfg.Pools {
+		ps, err := s.setupPool(pool)
+		if ps != nil {
+			setups = append(setups, ps)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, clients := range cfg.Clients {
+		for r := 0; r < cfg.Rounds; r++ {
+			for _, ps := range setups {
+				if err := s.runRound(ps, clients, r); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if cfg.Scenarios && !cfg.Quick {
+		logf("== scenarios on the %s pool", poolLabel(setups[len(setups)-1].pool))
+		if err := s.runScenarios(setups[len(setups)-1]); err != nil {
+			return err
+		}
+		for _, r := range s.scenarios {
+			line, _ := json.Marshal(r)
+			fmt.Fprintln(s.resultsOut, string(line))
+		}
+	}
+	return s.report()
+}
+
+// findPostmaster finds the server's postmaster pid as the parent of our own
+// backend, so that CPU is counted for the whole cluster.
+func (s *suite) findPostmaster() error {
+	conn, err := pgx.Connect(s.ctx, s.cfg.AdminURL)
+	if err != nil {
+		return fmt.Errorf("bench server: %w", err)
+	}
+	defer conn.Close(s.ctx)
+	var backend int
+	var version, sb, sc string
+	if err := conn.QueryRow(s.ctx, "SELECT pg_backend_pid(), current_setting('server_version'), current_setting('shared_buffers'), current_setting('synchronous_commit')").Scan(&backend, &version, &sb, &sc); err != nil {
+		return err
+	}
+	_, _, ppid, err := procTimes(backend)
+	if err != nil {
+		return fmt.Errorf("the bench server must run on this machine (its CPU is read from /proc): %w", err)
+	}
+	s.postmaster = ppid
+	s.pgInfo = fmt.Sprintf("PostgreSQL %s (shared_buffers %s, synchronous_commit %s)", version, sb, sc)
+	return nil
+}
+
+func poolLabel(n int) string {
+	switch {
+	case n >= 1000000 && n%1000000 == 0:
+		return fmt.Sprintf("%dM", n/1000000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return strconv.Itoa(n)
+}
+
+func (s *suite) dbURL(name string) string {
+	u, _ := url.Parse(s.cfg.AdminURL)
+	u.Path = "/" + name
+	return u.String()
+}
+
+// poolSetup is one pool's database and pods, ready for measuring.
+type poolSetup struct {
+	pool        int
+	name, dbURL string
+	pods        map[string]*process
+}
+
+// setupPool creates the pool's database, starts its pods, loads and settles
+// it. Every pool is set up before any is measured, so that the rounds can
+// take the pools in turn and compare them side by side.
+func (s *suite) setupPool(pool int) (*poolSetup, error) {
+	ps := &poolSetup{pool: pool, name: "tokenlease_bench_" + strings.ToLower(poolLabel(pool)), pods: map[string]*process{}}
+	logf("== pool %s: database %s", poolLabel(pool), ps.name)
+	admin, err := pgx.Connect(s.ctx, s.cfg.AdminURL)
+	if err != nil {
+		return nil, err
+	}
+	_, err = admin.Exec(s.ctx, "CREATE DATABASE "+pgx.Identifier{ps.name}.Sanitize())
+	admin.Close(s.ctx)
+	if err != nil {
+		return nil, err
+	}
+	ps.dbURL = s.dbURL(ps.name)
+	migrate := exec.Command(s.cfg.Tokend, "migrate")
+	migrate.Env = append(os.Environ(), "DATABASE_URL="+ps.dbURL, "LOG_LEVEL=warn")
+	if out, err := migrate.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("tokend migrate: %v\n%s", err, out)
+	}
+
+	// Pods: a and b batch (b only for the two-pod runs), o does not.
+	var variants []string
+	for _, c := range s.cfg.Clients {
+		variants = append(variants, s.variantsFor(pool, c)...)
+	}
+	type podSpec struct{ name, batching string }
+	specs := []podSpec{{"a", "on"}}
+	if slices.Contains(variants, vTwoPods) {
+		specs = append(specs, podSpec{"b", "on"})
+	}
+	if slices.Contains(variants, vNoBatch) {
+		specs = append(specs, podSpec{"o", "off"})
+	}
+	for _, sp := range specs {
+		s.nextPort++
+		addr := fmt.Sprintf("127.0.0.1:%d", s.cfg.PortBase+s.nextPort)
+		env := append([]string{
+			"DATABASE_URL=" + ps.dbURL, "HTTP_ADDR=" + addr, "KEEPALIVE_TTL=24h", "LOG_LEVEL=warn",
+			"POD_NAME=bench-" + sp.name, "BATCHING=" + sp.batching,
+		}, s.cfg.PodEnv...)
+		p, err := startProcess("tokend-"+poolLabel(pool)+"-"+sp.name, []string{s.cfg.Tokend}, env, s.cfg.LogDir)
+		if err != nil {
+			return ps, err
+		}
+		p.url = "http://" + addr
+		ps.pods[sp.name] = p
+	}
+	for _, p := range ps.pods {
+		if err := waitReady(p.url+"/readyz", 30*time.Second); err != nil {
+			return ps, fmt.Errorf("%s: %w (log: %s)", p.name, err, p.logPath)
+		}
+	}
+	t0 := time.Now()
+	if err := s.load(ps.dbURL, ps.pods["a"].url, pool); err != nil {
+		return ps, err
+	}
+	logf("   loaded %d tokens in %.1fs", pool, time.Since(t0).Seconds())
+	// Settle: warm the caches and the plans before the first window.
+	settle := 2 * s.cfg.Duration
+	if _, err := runLoad(loadConfig{Targets: []string{ps.pods["a"].url}, Clients: 16, Duration: settle}); err != nil {
+		return ps, fmt.Errorf("settle: %w", err)
+	}
+	return ps, nil
+}
+
+// runRound measures one round of a pool's variants, in an order that
+// rotates from round to round.
+func (s *suite) runRound(ps *poolSetup, clients, r int) error {
+	vs := s.variantsFor(ps.pool, clients)
+	if len(vs) == 0 {
+		return nil
+	}
+	order := slices.Clone(vs)
+	k := r % len(order)
+	order = append(order[k:], order[:k]...)
+	for _, v := range order {
+		m, err := s.measure(ps.pool, clients, v, ps.dbURL, ps.name, ps.pods)
+		if err != nil {
+			return fmt.Errorf("pool %s, %d clients, %s: %w", poolLabel(ps.pool), clients, v, err)
+		}
+		m.Round = r + 1
+		s.record(m)
+		time.Sleep(200 * time.Millisecond)
+		if v == vSvc && ps.pool == s.cfg.Pools[0] && m.CyclesPerSec > 0 {
+			// The floor at the service's own rate: with every process
+			// waiting on another, each write wakes a sleeping reader, which
+			// the flat-out floor never pays.
+			f := measurement{Pool: ps.pool, Clients: clients, Variant: vFloorAt, Round: r + 1}
+			f, err = s.measureHTTP(f, []*process{s.floor}, false, m.CyclesPerSec)
+			if err != nil {
+				return fmt.Errorf("pool %s, %d clients, %s: %w", poolLabel(ps.pool), clients, vFloorAt, err)
+			}
+			s.record(f)
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// variantsFor lists what is measured for a pool and a client count: all of
+// it on the first pool, the reference and the service with batching on and
+// off on the others; a quick run trims further.
+func (s *suite) variantsFor(pool, clients int) []string {
+	first := pool == s.cfg.Pools[0]
+	switch {
+	case !s.cfg.Quick && first:
+		return []string{vRef, vFloor, vSvc, vNoBatch, vTwoPods}
+	case !s.cfg.Quick:
+		return []string{vRef, vSvc, vNoBatch}
+	case first && clients == s.cfg.Clients[0]:
+		return []string{vRef, vFloor, vSvc, vNoBatch, vTwoPods}
+	case first:
+		return []string{vRef, vSvc, vNoBatch}
+	case clients == s.cfg.Clients[0]:
+		return []string{vRef, vSvc}
+	}
+	return nil
+}
+
+// load fills the pool: through POST /tokens/generate (10,000 a call) up to
+// 100k tokens, with one SQL statement beyond (no `generated` audit rows
+// then). Tokens live a day, so none dies during the run.
+func (s *suite) load(dbURL, podURL string, pool int) error {
+	if pool <= 100000 {
+		client := &http.Client{Timeout: time.Minute}
+		for left := pool; left > 0; {
+			n := min(left, 10000)
+			resp, err := client.Post(podURL+"/tokens/generate", "application/json", strings.NewReader(fmt.Sprintf(`{"count":%d}`, n)))
+			if err != nil {
+				return err
+			}
+			body, _ := readAllClose(resp)
+			if resp.StatusCode != http.StatusCreated {
+				return fmt.Errorf("generate: HTTP %d %s", resp.StatusCode, truncate(body, 200))
+			}
+			left -= n
+		}
+	}
+	conn, err := pgx.Connect(s.ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(s.ctx)
+	if pool > 100000 {
+		if _, err := conn.Exec(s.ctx, `
+INSERT INTO tokens (value, alive_until)
+SELECT translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_'), now() + interval '1 day'
+FROM generate_series(1, $1::int)`, pool); err != nil {
+			return fmt.Errorf("load: %w", err)
+		}
+		if _, err := conn.Exec(s.ctx, "UPDATE token_counters SET total = total + $1 WHERE slot = 0", pool); err != nil {
+			return err
+		}
+	}
+	if _, err := conn.Exec(s.ctx, "VACUUM ANALYZE tokens"); err != nil {
+		return fmt.Errorf("vacuum: %w", err)
+	}
+	return nil
+}
+
+// checkpoints counts the cluster's checkpoints so far.
+func (s *suite) checkpoints() (int64, error) {
+	conn, err := pgx.Connect(s.ctx, s.cfg.AdminURL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(s.ctx)
+	var n int64
+	err = conn.QueryRow(s.ctx, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").Scan(&n)
+	return n, err
+}
+
+func (s *suite) dropDatabases() error {
+	admin, err := pgx.Connect(s.ctx, s.cfg.AdminURL)
+	if err != nil {
+		return err
+	}
+	defer admin.Close(s.ctx)
+	for _, pool := range s.cfg.Pools {
+		name := "tokenlease_bench_" + strings.ToLower(poolLabel(pool))
+		if _, err := admin.Exec(s.ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readAllClose(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, err := b.ReadFrom(resp.Body)
+	return b.Bytes(), err
+}
+
+func (s *suite) record(m measurement) {
+	s.results = append(s.results, m)
+	line, _ := json.Marshal(m)
+	fmt.Fprintln(s.resultsOut, string(line))
+	extra := ""
+	if m.Variant != vRef {
+		extra = fmt.Sprintf(" assign p50/p99 %.2f/%.2f ms, unblock %.2f/%.2f ms,", m.AssignP50, m.AssignP99, m.UnblockP50, m.UnblockP99)
+	} else {
+		extra = fmt.Sprintf(" cycle p50/p99 %.2f/%.2f ms,", m.AssignP50, m.AssignP99)
+	}
+	logf("   %-4s c=%-3d r%d %-8s %7.0f cycles/s,%s err %d, double %d, PG %.0f us/cycle, proc %.0f us/cycle, loadgen %.0f us/cycle",
+		poolLabel(m.Pool), m.Clients, m.Round, m.Variant, m.CyclesPerSec, extra, m.Errors, m.Doubles, m.PGCPUUs, m.ProcCPUUs, m.LoadgenCPUUs)
+}
+
+func (s *suite) measure(pool, clients int, variant, dbURL, dbName string, pods map[string]*process) (measurement, error) {
+	m := measurement{Pool: pool, Clients: clients, Variant: variant}
+	switch variant {
+	case vRef:
+		return s.measureRef(m, dbURL, dbName)
+	case vFloor:
+		return s.measureHTTP(m, []*process{s.floor}, false, 0)
+	case vSvc:
+		return s.measureHTTP(m, []*process{pods["a"]}, true, 0)
+	case vNoBatch:
+		return s.measureHTTP(m, []*process{pods["o"]}, true, 0)
+	case vTwoPods:
+		return s.measureHTTP(m, []*process{pods["a"], pods["b"]}, true, 0)
+	}
+	return m, fmt.Errorf("unknown variant %q", variant)
+}
+
+func (s *suite) measureHTTP(m measurement, procs []*process, pg bool, rate float64) (measurement, error) {
+	var probes []cpuProbe
+	var targets []string
+	for _, p := range procs {
+		probes = append(probes, cpuProbe{Name: p.name, Pid: p.cmd.Process.Pid})
+		url := p.url
+		if p == s.floor {
+			url = s.floorURL
+		}
+		targets = append(targets, url)
+	}
+	if pg {
+		probes = append(probes, cpuProbe{Name: "postgres", Pid: s.postmaster, Postgres: true})
+	}
+	meter := &cpuMeter{probes: probes}
+	res, err := runLoad(loadConfig{
+		Targets: targets, Clients: m.Clients, Duration: s.cfg.Duration, Warmup: s.cfg.Warmup, Rate: rate,
+		Window: func(open bool) {
+			if open {
+				meter.open()
+			} else {
+				meter.close()
+			}
+		},
+	})
+	if err != nil {
+		return m, err
+	}
+	if meter.err != nil {
+		return m, meter.err
+	}
+	m.CyclesPerSec, m.Cycles = res.CyclesPerSec, res.Cycles
+	m.AssignP50, m.AssignP99, m.UnblockP50, m.UnblockP99 = res.AssignP50Ms, res.AssignP99Ms, res.UnblockP50Ms, res.UnblockP99Ms
+	m.Errors, m.Doubles, m.LoadgenCPUUs = res.Errors, res.DoubleAssignments, res.LoadgenCPUUs
+	if res.Cycles > 0 {
+		n := float64(res.Cycles)
+		m.ProcCPUUs = meter.sum(func(p cpuProbe) bool { return !p.Postgres }) * 1e6 / n
+		m.PGCPUUs = meter.sum(func(p cpuProbe) bool { return p.Postgres }) * 1e6 / n
+	}
+	for _, e := range res.ErrorSamples {
+		logf("   ! %s", e)
+	}
+	return m, nil
+}
+
+// measureRef runs the reference pgbench script; the window's cycles are
+// counted by lease_id_seq (one value per claim), its latencies from
+// pgbench's per-transaction log.
+func (s *suite) measureRef(m measurement, dbURL, dbName string) (measurement, error) {
+	conn, err := pgx.Connect(s.ctx, dbURL)
+	if err != nil {
+		return m, err
+	}
+	defer conn.Close(s.ctx)
+	u, _ := url.Parse(dbURL)
+	logDir, err := os.MkdirTemp(s.cfg.LogDir, "pgbench-")
+	if err != nil {
+		return m, err
+	}
+	defer os.RemoveAll(logDir)
+	total := s.cfg.Warmup + s.cfg.Duration + time.Second
+	args := []string{
+		"-h", u.Hostname(), "-p", u.Port(), "-U", u.User.Username(), "-n", "-M", "prepared",
+		"-c", strconv.Itoa(m.Clients), "-j", strconv.Itoa(min(runtime.NumCPU(), m.Clients)),
+		"-T", strconv.Itoa(int((total + time.Second - 1) / time.Second)),
+		"-l", "--log-prefix", filepath.Join(logDir, "tx"),
+		"-f", filepath.Join(s.cfg.ScriptDir, "claim_release.sql"), dbName,
+	}
+	cmd := exec.Command(s.cfg.Pgbench, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return m, err
+	}
+	seq := func() (int64, error) {
+		var v int64
+		err := conn.QueryRow(s.ctx, "SELECT last_value FROM lease_id_seq").Scan(&v)
+		return v, err
+	}
+	time.Sleep(s.cfg.Warmup)
+	meter := &cpuMeter{probes: []cpuProbe{{Name: "postgres", Pid: s.postmaster, Postgres: true}}}
+	seq0, err0 := seq()
+	meter.open()
+	t0 := time.Now()
+	time.Sleep(s.cfg.Duration)
+	meter.close()
+	t1 := time.Now()
+	seq1, err1 := seq()
+	waitErr := cmd.Wait()
+	if err := firstErr(err0, err1, meter.err); err != nil {
+		return m, err
+	}
+	if waitErr != nil {
+		return m, fmt.Errorf("pgbench: %v\n%s", waitErr, out.String())
+	}
+	cycles := seq1 - seq0
+	m.Cycles = cycles
+	m.CyclesPerSec = float64(cycles) / t1.Sub(t0).Seconds()
+	if cycles > 0 {
+		m.PGCPUUs = meter.delta[0] * 1e6 / float64(cycles)
+	}
+	if mm := regexp.MustCompile(`number of failed transactions: (\d+)`).FindStringSubmatch(out.String()); mm != nil {
+		m.Errors, _ = strconv.ParseInt(mm[1], 10, 64)
+	}
+	lat, err := pgbenchLatencies(logDir, t0, t1)
+	if err != nil {
+		return m, err
+	}
+	m.AssignP50, m.AssignP99 = percentileMs(lat, 0.50), percentileMs(lat, 0.99)
+	return m, nil
+}
+
+// pgbenchLatencies reads pgbench's per-transaction logs ("client tx time_us
+// script epoch_s epoch_us") and returns the latencies (ns) of the
+// transactions that ended inside [from, to].
+func pgbenchLatencies(dir string, from, to time.Time) ([]int64, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "tx*"))
+	if err != nil {
+		return nil, err
+	}
+	var lat []int64
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return nil, err
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) < 6 {
+				continue
+			}
+			us, _ := strconv.ParseInt(fields[2], 10, 64)
+			sec, _ := strconv.ParseInt(fields[4], 10, 64)
+			usec, _ := strconv.ParseInt(fields[5], 10, 64)
+			end := time.Unix(sec, usec*1000)
+			if end.Before(from) || end.After(to) {
+				continue
+			}
+			lat = append(lat, us*1000)
+		}
+		fh.Close()
+	}
+	return lat, nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// process is a child the suite started (a pod or the floor server).
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	url     string
+	logPath string
+	logFile *os.File
+}
+
+func startProcess(name string, argv []string, env []string, logDir string) (*process, error) {
+	logPath := filepath.Join(logDir, name+".log")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	return &process{name: name, cmd: cmd, logPath: logPath, logFile: lf}, nil
+}
+
+func (p *process) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+	p.logFile.Close()
+}
+
+func waitReady(url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready: %w", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func logf(format string, args ...any) {
+	fmt.Printf(format+"\n", args...)
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# make bench: measures the service against its own limits on this machine.
+#
+#   1. builds bin/tokend and bin/tokenbench;
+#   2. boots a private PostgreSQL cluster for the benchmark under .data/bench-pg
+#      (port BENCH_PG_PORT, default 55432), so that the cluster's CPU can be
+#      counted from /proc without other work mixed in; BENCH_DATABASE_URL
+#      points it at another local server instead;
+#   3. runs `tokenbench suite`: per pool size a fresh database
+#      (tokenlease_bench_10k, _100k, _1m), pods started with BATCHING on and
+#      off, the reference pgbench scripts and the bare net/http floor beside
+#      them, in rotating A/B rounds; prints the table and writes it into
+#      docs/BENCHMARKS.md.
+#
+# BENCH_QUICK=1: one round, 10k and 1M pools, short windows (under 2 minutes).
+# BENCH_ARGS: extra flags for `tokenbench suite` (e.g. -rounds 5 -clients 16).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+
+port=${BENCH_PG_PORT:-55432}
+data="$root/.data/bench-pg"
+
+need_pkg() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bench: installing $1 from Debian" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null
+  else
+    echo "bench: $2 is missing: install $1 (Debian/Ubuntu: apt-get install -y $1)" >&2
+    exit 1
+  fi
+}
+
+command -v go >/dev/null || { echo "bench: Go is missing" >&2; exit 1; }
+bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+if [ -z "${BENCH_DATABASE_URL:-}" ] && { [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; }; then
+  need_pkg postgresql "PostgreSQL (initdb, pg_ctl)"
+  bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+fi
+pgbench=$(command -v pgbench || true)
+if [ -z "$pgbench" ] && [ -n "$bindir" ] && [ -x "$bindir/pgbench" ]; then pgbench="$bindir/pgbench"; fi
+if [ -z "$pgbench" ]; then
+  need_pkg postgresql-contrib "pgbench"
+  pgbench=$(command -v pgbench || echo "$bindir/pgbench")
+fi
+
+echo "bench: building bin/tokend and bin/tokenbench" >&2
+mkdir -p bin
+CGO_ENABLED=0 go build -o bin/tokend ./cmd/tokend
+CGO_ENABLED=0 go build -o bin/tokenbench ./cmd/tokenbench
+
+started_cluster=false
+run_as=()
+stop_cluster() {
+  if $started_cluster; then
+    "${run_as[@]}" "$bindir/pg_ctl" -D "$data" -m fast stop >/dev/null || true
+  fi
+}
+trap stop_cluster EXIT
+
+if [ -n "${BENCH_DATABASE_URL:-}" ]; then
+  admin_url=$BENCH_DATABASE_URL
+else
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+    run_as=(runuser -u postgres --)
+  fi
+  mkdir -p "$data"
+  if [ "${#run_as[@]}" -gt 0 ]; then chown postgres "$data"; chmod 700 "$data"; fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    echo "bench: creating the benchmark cluster in .data/bench-pg" >&2
+    "${run_as[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust --no-sync -E UTF8 >/dev/null
+  fi
+  if ! "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" -t 1 2>/dev/null; then
+    # Durable commits (fsync and synchronous_commit stay on); memory for a
+    # 1M-token pool; no checkpoint during a run (the suite reports how many
+    # happened), so that full-page writes after one do not land in some
+    # windows and not in others.
+    "${run_as[@]}" "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w -o "-h 127.0.0.1 -p $port -k $data \
+      -c max_connections=300 -c shared_buffers=1GB -c max_wal_size=16GB -c checkpoint_timeout=30min \
+      -c shared_preload_libraries=pg_stat_statements" start >/dev/null
+    started_cluster=true
+  fi
+  admin_url="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+fi
+
+args=(-admin-url "$admin_url" -tokend bin/tokend -pgbench "$pgbench" -scripts deploy/bench -out docs/BENCHMARKS.md -logs .data/bench)
+if [ "${BENCH_QUICK:-0}" = 1 ]; then args+=(-quick); fi
+# shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
+exec_status=0
+bin/tokenbench suite "${args[@]}" ${BENCH_ARGS:-} || exec_status=$?
+exit $exec_status

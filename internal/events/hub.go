@@ -1,0 +1,244 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// ErrClosed is returned once the pod's events layer has shut down.
+var ErrClosed = errors.New("events: closed")
+
+// Hub fans events out to the subscribers of one pod. The reader publishes
+// each batch once; the hub hands every event to every subscriber whose
+// filter selects it with a non-blocking send, so a slow subscriber never
+// holds up the reader or the others: when its buffer is full it is dropped
+// (its channel closed, Dropped true). Observers (the wait queue) are called
+// with each batch and must not block either.
+type Hub struct {
+	bufSize int
+	// wake asks the reader to catch up at once (the reader's Kick); called
+	// when a subscriber arrives, since the cursor may be a little behind
+	// while nobody needs events. Set before use; nil in unit tests.
+	wake func()
+
+	mu        sync.Mutex
+	cursor    Position // the last position published (or the start)
+	ready     chan struct{}
+	isReady   bool
+	closed    bool
+	subs      map[*Subscription]struct{}
+	observers []observer
+}
+
+// observer is an in-process consumer besides the subscriptions: f takes each
+// batch, and interested says whether it needs events at all right now.
+type observer struct {
+	f          func([]Event)
+	interested func() bool
+}
+
+// newHub returns a hub whose subscribers buffer up to bufSize events.
+func newHub(bufSize int) *Hub {
+	return &Hub{bufSize: bufSize, ready: make(chan struct{}), subs: make(map[*Subscription]struct{})}
+}
+
+// Subscription is one subscriber's view of the stream: C delivers, in log
+// order, every selected event after the position Subscribe returned. C is
+// closed when the subscription ends: by Close, by the hub's shutdown, or by
+// a drop for slowness (then Dropped reports true, after the events still
+// buffered have been received).
+type Subscription struct {
+	C       <-chan Event
+	ch      chan Event
+	kinds   KindSet
+	hub     *Hub
+	closed  bool // guarded by hub.mu
+	dropped bool // guarded by hub.mu
+}
+
+// start sets the first cursor and opens the hub for subscribers.
+func (h *Hub) start(cursor Position) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.isReady || h.closed {
+		return
+	}
+	h.cursor = cursor
+	h.isReady = true
+	close(h.ready)
+}
+
+// waitReady waits until the reader has found its first cursor.
+func (h *Hub) waitReady(ctx context.Context) error {
+	select {
+	case <-h.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Subscribe adds a subscriber for the kinds selected and returns the cursor
+// at that moment: the subscriber receives every selected event after it. It
+// waits for the reader's first cursor at start-up.
+func (h *Hub) Subscribe(ctx context.Context, kinds KindSet) (*Subscription, Position, error) {
+	if err := h.waitReady(ctx); err != nil {
+		return nil, Position{}, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, Position{}, ErrClosed
+	}
+	ch := make(chan Event, h.bufSize)
+	s := &Subscription{C: ch, ch: ch, kinds: kinds, hub: h}
+	h.subs[s] = struct{}{}
+	if h.wake != nil {
+		h.wake()
+	}
+	return s, h.cursor, nil
+}
+
+// Cursor returns the position of the last event published, waiting for the
+// reader's first cursor at start-up.
+func (h *Hub) Cursor(ctx context.Context) (Position, error) {
+	if err := h.waitReady(ctx); err != nil {
+		return Position{}, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return Position{}, ErrClosed
+	}
+	return h.cursor, nil
+}
+
+// Close ends the subscription. It is safe to call more than once and after
+// the hub has ended it.
+func (s *Subscription) Close() {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	s.hub.endLocked(s, false)
+}
+
+// Dropped reports whether the hub ended the subscription because its buffer
+// was full.
+func (s *Subscription) Dropped() bool {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return s.dropped
+}
+
+func (h *Hub) endLocked(s *Subscription, dropped bool) {
+	if s.closed {
+		return
+	}
+	s.closed, s.dropped = true, dropped
+	delete(h.subs, s)
+	close(s.ch)
+}
+
+// observe registers f to be called with every published batch, after the
+// subscribers have been served, while interested reports true. Neither may
+// block.
+func (h *Hub) observe(f func([]Event), interested func() bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.observers = append(h.observers, observer{f, interested})
+}
+
+// wantedLocked reports whether anyone needs events now.
+func (h *Hub) wantedLocked() bool {
+	if len(h.subs) > 0 {
+		return true
+	}
+	for _, o := range h.observers {
+		if o.interested() {
+			return true
+		}
+	}
+	return false
+}
+
+// wanted reports whether anyone needs events now.
+func (h *Hub) wanted() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.wantedLocked()
+}
+
+// skipTo moves the cursor to head without delivering the rows before it,
+// provided that still nobody needs events; it reports whether it did. The
+// check and the move are atomic with Subscribe, so a subscriber either
+// counts here or starts at head. Head must have been read before the call:
+// an observer that becomes interested afterwards (a waiting assign) looks at
+// the database after head was read, and so sees every change before it.
+func (h *Hub) skipTo(head Position) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || h.wantedLocked() {
+		return false
+	}
+	if h.cursor.Before(head) {
+		h.cursor = head
+	}
+	return true
+}
+
+// publish delivers a batch read from the log and moves the cursor to its
+// last event.
+func (h *Hub) publish(batch []Event) {
+	if len(batch) == 0 {
+		return
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
+	h.cursor = batch[len(batch)-1].Pos
+	for s := range h.subs {
+		for _, ev := range batch {
+			if !s.kinds.Has(ev.Kind) {
+				continue
+			}
+			select {
+			case s.ch <- ev:
+				continue
+			default:
+			}
+			h.endLocked(s, true)
+			break
+		}
+	}
+	observers := h.observers
+	h.mu.Unlock()
+	for _, o := range observers {
+		o.f(batch)
+	}
+}
+
+// subscribers returns how many subscriptions are open.
+func (h *Hub) subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// close ends every subscription (not as a drop) and refuses new ones.
+func (h *Hub) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	for s := range h.subs {
+		h.endLocked(s, false)
+	}
+	if !h.isReady {
+		close(h.ready) // waiters of waitReady then find the hub closed
+		h.isReady = true
+	}
+}

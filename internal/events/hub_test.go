@@ -1,0 +1,122 @@
+package events
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func testEvent(xid, id int64, kind string) Event {
+	return Event{Pos: Position{Xid: xid, ID: id}, Kind: kind, Token: "t", data: []byte(`{}`)}
+}
+
+func TestHubDeliversInOrderAndFilters(t *testing.T) {
+	t.Parallel()
+	h := newHub(16)
+	h.start(Position{Xid: 10})
+	ctx := context.Background()
+	all, cur, err := h.Subscribe(ctx, KindSet{})
+	if err != nil || cur != (Position{Xid: 10}) {
+		t.Fatalf("Subscribe = %v, %v", cur, err)
+	}
+	only, _, _ := h.Subscribe(ctx, mustKinds(t, "unblocked"))
+	h.publish([]Event{testEvent(10, 1, KindAssigned), testEvent(10, 2, KindUnblocked), testEvent(11, 3, KindAssigned)})
+	for i, want := range []int64{1, 2, 3} {
+		if ev := <-all.C; ev.Pos.ID != want {
+			t.Fatalf("event %d: got %v", i, ev.Pos)
+		}
+	}
+	if ev := <-only.C; ev.Kind != KindUnblocked {
+		t.Fatalf("filtered subscriber got %s", ev.Kind)
+	}
+	if c, _ := h.Cursor(ctx); c != (Position{11, 3}) {
+		t.Fatalf("cursor %v", c)
+	}
+	// A late subscriber starts at the cursor.
+	_, cur, _ = h.Subscribe(ctx, KindSet{})
+	if cur != (Position{11, 3}) {
+		t.Fatalf("late subscriber starts at %v", cur)
+	}
+}
+
+// A subscriber that does not keep up is dropped; the others and the
+// publisher never wait for it.
+func TestHubDropsSlowSubscriber(t *testing.T) {
+	t.Parallel()
+	h := newHub(2)
+	h.start(Position{})
+	ctx := context.Background()
+	slow, _, _ := h.Subscribe(ctx, KindSet{})
+	fast, _, _ := h.Subscribe(ctx, KindSet{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := int64(1); i <= 5; i++ {
+			h.publish([]Event{testEvent(1, i, KindAssigned)})
+			if ev := <-fast.C; ev.Pos.ID != i {
+				t.Errorf("fast subscriber got %v, want id %d", ev.Pos, i)
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("publish blocked on a slow subscriber")
+	}
+	var got []int64
+	for ev := range slow.C {
+		got = append(got, ev.Pos.ID)
+	}
+	if len(got) != 2 || got[0] != 1 || got[1] != 2 || !slow.Dropped() {
+		t.Fatalf("slow subscriber got %v, dropped %v; want [1 2] and dropped", got, slow.Dropped())
+	}
+	if fast.Dropped() || h.subscribers() != 1 {
+		t.Fatalf("fast dropped %v, subscribers %d", fast.Dropped(), h.subscribers())
+	}
+	slow.Close() // harmless after a drop
+}
+
+func TestHubClose(t *testing.T) {
+	t.Parallel()
+	h := newHub(4)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A subscriber that comes before the reader's first cursor waits for it.
+	type result struct {
+		s   *Subscription
+		err error
+	}
+	early := make(chan result, 1)
+	go func() {
+		s, _, err := h.Subscribe(ctx, KindSet{})
+		early <- result{s, err}
+	}()
+	h.start(Position{Xid: 5})
+	r := <-early
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	h.close()
+	if _, ok := <-r.s.C; ok || r.s.Dropped() {
+		t.Fatal("close must end subscriptions, not as a drop")
+	}
+	if _, _, err := h.Subscribe(ctx, KindSet{}); err != ErrClosed {
+		t.Fatalf("Subscribe after close: %v", err)
+	}
+	h.publish([]Event{testEvent(6, 1, KindAssigned)}) // ignored, no panic
+	// A hub closed before it started does not keep subscribers waiting.
+	h2 := newHub(4)
+	h2.close()
+	if _, _, err := h2.Subscribe(ctx, KindSet{}); err != ErrClosed {
+		t.Fatalf("Subscribe on a hub closed before start: %v", err)
+	}
+}
+
+func mustKinds(t *testing.T, v ...string) KindSet {
+	t.Helper()
+	s, err := ParseKinds(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -1,0 +1,265 @@
+package events
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tokenlease/tokenlease/db"
+)
+
+// reader is the pod's one reader of the change log. It keeps the cursor, reads
+// every row after it in bounded batches (Log argues why that is gap-free) and
+// publishes them to the hub. It reads when kicked (the doorbell rang, or the
+// LISTEN connection came back), on a slow poll as a safety net, and soon
+// again while committed rows are held back behind an older running
+// transaction.
+type reader struct {
+	dial   func(ctx context.Context) (*pgx.Conn, error)
+	hub    *Hub
+	batch  int
+	poll   time.Duration // the safety-net poll
+	minGap time.Duration // the least time between two reads, to coalesce kicks
+	logger *slog.Logger
+
+	kick  chan struct{}
+	reads atomic.Int64 // reads of rows
+	skips atomic.Int64 // moves to the head while nobody needed events
+
+	conn *pgx.Conn // the reader's own connection; nil until dialled or after an error
+	log  *Log      // reads through conn
+}
+
+// Delays while rows are held back: short at first, since the older
+// transaction is usually a claim a few milliseconds from its commit, and
+// longer while it still runs.
+const (
+	heldBackFirst = 2 * time.Millisecond
+	heldBackMax   = 100 * time.Millisecond
+	heldBackWarn  = 5 * time.Second
+	// heldBackRefine is how long rows stay held back before the reader
+	// looks past the running transactions of other databases (Log).
+	heldBackRefine = 10 * time.Millisecond
+	// idleRefresh is how often the cursor follows the head while nobody
+	// needs events; kicks in between are ignored. A subscriber or waiter
+	// that arrives kicks the reader, which then reads the rows since.
+	idleRefresh = 100 * time.Millisecond
+)
+
+func newReader(dial func(context.Context) (*pgx.Conn, error), hub *Hub, batch int, poll, minGap time.Duration, logger *slog.Logger) *reader {
+	return &reader{dial: dial, hub: hub, batch: batch, poll: poll, minGap: minGap, logger: logger, kick: make(chan struct{}, 1)}
+}
+
+// readerConnConfig derives the reader's connection from the pool's. The
+// reader has its own connection so that a busy pool never delays it, and so
+// that its statements can run on generic plans: the planner would otherwise
+// plan the read afresh for every partition on every execution, which costs
+// more than running it.
+func readerConnConfig(poolConn *pgx.ConnConfig) *pgx.ConnConfig {
+	cfg := poolConn.Copy()
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["application_name"] = readerAppName
+	cfg.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	return cfg
+}
+
+// readerAppName marks the reader's connection in pg_stat_activity.
+const readerAppName = "tokenlease-reader"
+
+// connect returns the reader's connection, dialling it when there is none.
+func (r *reader) connect(ctx context.Context) (*Log, error) {
+	if r.conn != nil {
+		return r.log, nil
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := r.dial(dialCtx)
+	if err != nil {
+		return nil, err
+	}
+	r.conn, r.log = conn, NewLog(db.New(conn))
+	return r.log, nil
+}
+
+// disconnect drops the connection after an error (or at the end); the next
+// read dials a new one.
+func (r *reader) disconnect() {
+	if r.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	r.conn.Close(ctx) //nolint:errcheck // the connection is dropped either way
+	r.conn, r.log = nil, nil
+}
+
+// Kick asks for a read soon; it never blocks, and kicks that come while a
+// read is pending are merged.
+func (r *reader) Kick() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run reads until ctx ends.
+func (r *reader) run(ctx context.Context) {
+	defer r.disconnect()
+	cursor, ok := r.head(ctx)
+	if !ok {
+		return
+	}
+	r.hub.start(cursor)
+
+	retry := newBackoff(50*time.Millisecond, 5*time.Second)
+	heldDelay := heldBackFirst
+	var heldSince time.Time // when rows were first held back without progress
+	warned := false
+	var lastSkip time.Time
+	timer := time.NewTimer(r.poll)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+		case <-timer.C:
+		}
+		if since := time.Since(lastSkip); since < idleRefresh && !r.hub.wanted() {
+			timer.Reset(idleRefresh - since)
+			continue
+		}
+		refine := !heldSince.IsZero() && time.Since(heldSince) >= heldBackRefine
+		n, skipped, held, err := r.catchUp(ctx, &cursor, refine)
+		if skipped {
+			lastSkip = time.Now()
+		}
+		var next time.Duration
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			r.disconnect()
+			next = retry.next()
+			r.logger.Warn("events: reading the change log failed; retrying", "error", err, "retry_in", next)
+		case held:
+			retry.reset()
+			if n > 0 || heldSince.IsZero() {
+				heldDelay, heldSince, warned = heldBackFirst, time.Now(), false
+			}
+			next = heldDelay
+			heldDelay = min(2*heldDelay, heldBackMax)
+			if d := time.Since(heldSince); d > heldBackWarn && !warned {
+				warned = true
+				r.logger.Warn("events: the change stream is held back by a long-running writing transaction",
+					"held_for", d.Round(time.Millisecond))
+			}
+		default:
+			retry.reset()
+			heldDelay, heldSince = heldBackFirst, time.Time{}
+			next = r.poll
+		}
+		timer.Reset(next)
+		if !sleep(ctx, r.minGap) {
+			return
+		}
+	}
+}
+
+// head finds the first cursor, retrying until the database answers.
+func (r *reader) head(ctx context.Context) (Position, bool) {
+	bo := newBackoff(50*time.Millisecond, 5*time.Second)
+	for {
+		log, err := r.connect(ctx)
+		if err == nil {
+			var p Position
+			if p, err = log.Head(ctx); err == nil {
+				return p, true
+			}
+			r.disconnect()
+		}
+		if ctx.Err() != nil {
+			return Position{}, false
+		}
+		d := bo.next()
+		r.logger.Warn("events: cannot find the head of the change log; retrying", "error", err, "retry_in", d)
+		if !sleep(ctx, d) {
+			return Position{}, false
+		}
+	}
+}
+
+// catchUp reads and publishes every final row after the cursor. It returns
+// how many rows it read and whether committed rows may still be held back
+// behind the horizon (after a read that found rows it assumes so, and the
+// next, soon, read finds out). With refine, rows held back are read up to
+// the horizon that passes other databases' transactions. While no stream and no waiting assign needs events,
+// it only moves the cursor to the head of the log (skipped): rows nobody
+// will receive are not read.
+func (r *reader) catchUp(ctx context.Context, cursor *Position, refine bool) (n int, skipped, held bool, err error) {
+	log, err := r.connect(ctx)
+	if err != nil {
+		return 0, false, false, err
+	}
+	if !r.hub.wanted() {
+		head, err := log.Head(ctx)
+		if err != nil {
+			return 0, false, false, err
+		}
+		if r.hub.skipTo(head) {
+			r.skips.Add(1)
+			if cursor.Before(head) {
+				*cursor = head
+			}
+			return 0, true, false, nil
+		}
+	}
+	for {
+		r.reads.Add(1)
+		batch, err := log.Read(ctx, *cursor, r.batch)
+		if err != nil {
+			return n, false, false, err
+		}
+		if len(batch) > 0 {
+			n += len(batch)
+			*cursor = batch[len(batch)-1].Pos
+			r.hub.publish(batch)
+		}
+		if len(batch) < r.batch {
+			break
+		}
+	}
+	if n > 0 {
+		// More may be held back, or on its way: look again soon rather
+		// than ask. Under load this saves a statement per read.
+		return n, false, true, nil
+	}
+	if held, err = log.HeldBack(ctx); err != nil || !held || !refine {
+		return n, false, held, err
+	}
+	// Held back for a while: perhaps by a transaction of another database.
+	horizon, err := log.OwnHorizon(ctx)
+	if err != nil || horizon <= cursor.Xid {
+		return n, false, true, err
+	}
+	for {
+		r.reads.Add(1)
+		batch, err := log.ReadUpTo(ctx, *cursor, Position{Xid: horizon}, r.batch)
+		if err != nil {
+			return n, false, true, err
+		}
+		if len(batch) > 0 {
+			n += len(batch)
+			*cursor = batch[len(batch)-1].Pos
+			r.hub.publish(batch)
+		}
+		if len(batch) < r.batch {
+			return n, false, true, nil
+		}
+	}
+}

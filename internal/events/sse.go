@@ -1,0 +1,276 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// streamer serves GET /tokens/events as Server-Sent Events:
+//
+//	id: <xid>-<id>
+//	event: <kind>
+//	data: {"kind":..., "token":..., "lease_id":..., "holder":..., "at":...}
+//
+// ?kind=a,b (repeatable) filters by kind. Without Last-Event-ID the stream
+// starts now, at the reader's cursor; with it (the header, or
+// ?last_event_id= for clients that cannot set headers) the stream first
+// copies the missed rows from the log, then switches to the live feed,
+// skipping what it already sent: no gap, no duplicate. Comments (": ping")
+// keep idle connections open. A client that falls more than the buffer
+// behind gets a final "dropped" event and the stream ends; the stream also
+// ends when the pod shuts down.
+type streamer struct {
+	hub          *Hub
+	log          *Log // nil: resume is refused (unit tests)
+	done         <-chan struct{}
+	batch        int
+	heartbeat    time.Duration
+	writeTimeout time.Duration
+	logger       *slog.Logger
+}
+
+// maxChunk bounds how much the stream buffers before it writes and flushes.
+const maxChunk = 64 << 10
+
+func (s *streamer) serve(c *gin.Context) {
+	select {
+	case <-s.done:
+		abortJSON(c, http.StatusServiceUnavailable, "unavailable", "the event stream is shutting down")
+		return
+	default:
+	}
+	kinds, err := ParseKinds(c.QueryArray("kind"))
+	if err != nil {
+		abortJSON(c, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	resumeFrom, resume := c.GetHeader("Last-Event-ID"), false
+	if resumeFrom == "" {
+		resumeFrom = c.Query("last_event_id")
+	}
+	var last Position
+	if resumeFrom != "" {
+		if last, err = ParsePosition(resumeFrom); err != nil {
+			abortJSON(c, http.StatusBadRequest, "invalid_request", "Last-Event-ID: "+err.Error())
+			return
+		}
+		if s.log == nil {
+			abortJSON(c, http.StatusBadRequest, "invalid_request", "this stream cannot resume")
+			return
+		}
+		resume = true
+	}
+	ctx := c.Request.Context()
+	w := newSSEWriter(c, s.writeTimeout)
+	defer w.close()
+
+	if resume {
+		// Copy the bulk of the backlog before subscribing, so that a long
+		// backlog cannot overflow the subscription's buffer.
+		w.open()
+		for {
+			cur, err := s.hub.Cursor(ctx)
+			if err != nil || !last.Before(cur) {
+				break
+			}
+			n, err := s.copyLog(ctx, w, kinds, &last, cur)
+			if err != nil {
+				s.endBroken(ctx, err)
+				return
+			}
+			if n < s.batch {
+				break
+			}
+		}
+	}
+	sub, cur, err := s.hub.Subscribe(ctx, kinds)
+	if err != nil {
+		if !resume {
+			abortJSON(c, http.StatusServiceUnavailable, "unavailable", "the event stream is shutting down")
+		}
+		return
+	}
+	defer sub.Close()
+	if resume {
+		if last.Before(cur) {
+			if _, err := s.copyLog(ctx, w, kinds, &last, cur); err != nil {
+				s.endBroken(ctx, err)
+				return
+			}
+		}
+	} else {
+		last = cur
+		w.open() // only now: a client that has read the opening knows it is subscribed
+	}
+	if err := w.flush(); err != nil {
+		return
+	}
+
+	heartbeat := time.NewTicker(s.heartbeat)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case ev, ok := <-sub.C:
+			for ok {
+				if last.Before(ev.Pos) {
+					w.event(ev)
+					last = ev.Pos
+				}
+				if w.size() >= maxChunk {
+					break
+				}
+				select {
+				case ev, ok = <-sub.C:
+					continue
+				default:
+				}
+				break
+			}
+			if !ok {
+				if sub.Dropped() {
+					w.dropped(last)
+				}
+				w.flush() //nolint:errcheck // the stream ends either way
+				return
+			}
+		case <-heartbeat.C:
+			w.comment("ping")
+		case <-ctx.Done():
+			return
+		}
+		if err := w.flush(); err != nil {
+			return
+		}
+	}
+}
+
+// copyLog sends the selected rows after *last and not past until, read from
+// the log in batches, moving *last; it returns how many rows it read.
+func (s *streamer) copyLog(ctx context.Context, w *sseWriter, kinds KindSet, last *Position, until Position) (int, error) {
+	total := 0
+	for {
+		select {
+		case <-s.done:
+			return total, ErrClosed
+		default:
+		}
+		evs, err := s.log.ReadUpTo(ctx, *last, until, s.batch)
+		if err != nil {
+			return total, err
+		}
+		for _, ev := range evs {
+			if kinds.Has(ev.Kind) {
+				w.event(ev)
+			}
+			*last = ev.Pos
+		}
+		total += len(evs)
+		if err := w.flush(); err != nil {
+			return total, err
+		}
+		if len(evs) < s.batch {
+			return total, nil
+		}
+	}
+}
+
+// endBroken ends a stream whose backlog could not be read. Headers are sent
+// already, so the client only sees the stream end; it resumes from the last
+// id it received.
+func (s *streamer) endBroken(ctx context.Context, err error) {
+	if ctx.Err() == nil && !errors.Is(err, ErrClosed) {
+		s.logger.Warn("events: stream ended while copying the backlog", "error", err)
+	}
+}
+
+// abortJSON answers with the API's error body.
+func abortJSON(c *gin.Context, status int, code, msg string) {
+	c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"code": code, "message": msg}})
+}
+
+// sseWriter buffers SSE lines and writes them with a deadline, so that a
+// client that stops reading cannot hold a handler forever.
+type sseWriter struct {
+	c       *gin.Context
+	rc      *http.ResponseController
+	timeout time.Duration
+	buf     []byte
+	opened  bool
+}
+
+func newSSEWriter(c *gin.Context, timeout time.Duration) *sseWriter {
+	return &sseWriter{c: c, rc: http.NewResponseController(c.Writer), timeout: timeout, buf: make([]byte, 0, 4096)}
+}
+
+// open sends the headers and an opening comment (with the client's retry
+// delay) on the next flush.
+func (w *sseWriter) open() {
+	if w.opened {
+		return
+	}
+	w.opened = true
+	h := w.c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.c.Status(http.StatusOK)
+	w.buf = append(w.buf, "retry: 1000\n: ok\n\n"...)
+}
+
+func (w *sseWriter) event(ev Event) {
+	w.buf = append(w.buf, "id: "...)
+	w.buf = append(w.buf, ev.Pos.String()...)
+	w.buf = append(w.buf, "\nevent: "...)
+	w.buf = append(w.buf, ev.Kind...)
+	w.buf = append(w.buf, "\ndata: "...)
+	w.buf = append(w.buf, ev.data...)
+	w.buf = append(w.buf, "\n\n"...)
+}
+
+func (w *sseWriter) comment(text string) {
+	w.buf = append(w.buf, ": "...)
+	w.buf = append(w.buf, text...)
+	w.buf = append(w.buf, "\n\n"...)
+}
+
+// dropped is the final event of a stream that fell too far behind. It has
+// no id, so the client's Last-Event-ID stays at the last event it received.
+func (w *sseWriter) dropped(last Position) {
+	data, _ := json.Marshal(map[string]string{
+		"reason":        "slow_consumer",
+		"message":       "the stream fell too far behind and was dropped; reconnect with Last-Event-ID to resume",
+		"last_event_id": last.String(),
+	})
+	w.buf = append(w.buf, "event: dropped\ndata: "...)
+	w.buf = append(w.buf, data...)
+	w.buf = append(w.buf, "\n\n"...)
+}
+
+func (w *sseWriter) size() int { return len(w.buf) }
+
+// flush writes what is buffered and flushes it to the client.
+func (w *sseWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout)) // unsupported only by test recorders
+	_, err := w.c.Writer.Write(w.buf)
+	w.buf = w.buf[:0]
+	if err != nil {
+		return err
+	}
+	return w.rc.Flush()
+}
+
+// close lifts the write deadline, in case the connection is reused.
+func (w *sseWriter) close() {
+	if w.opened {
+		_ = w.rc.SetWriteDeadline(time.Time{})
+	}
+}

@@ -1,0 +1,128 @@
+package events
+
+import (
+	"container/list"
+	"sync"
+)
+
+// waitQueue orders the waiting assigns of one pod, first come first served,
+// and hands out wake-ups without a stampede: when the log shows n tokens
+// freed, the first n idle waiters are woken, one each, and the rest stay
+// asleep. A waiter is busy from its wake-up (or its arrival) until its claim
+// attempt fails; then it becomes idle again at its old place in the queue,
+// which is at or near the head, so it is the next to be woken.
+//
+// A waiter that arrives while others wait does not try to claim ahead of
+// them: it starts asleep at the tail. A token freed while every waiter is
+// busy is not lost: it is kept as a spare, and the next waiter whose claim
+// fails retries at once instead of sleeping. Spares never exceed the number
+// of waiters, and there are none while a waiter sleeps.
+type waitQueue struct {
+	mu    sync.Mutex
+	l     list.List // of *queued, oldest first
+	spare int
+}
+
+// queued is one waiting assign.
+type queued struct {
+	wake chan struct{} // receives one value per wake-up; empty while idle
+	busy bool
+	elem *list.Element
+}
+
+// join adds a waiter at the tail. It reports whether the waiter should try
+// to claim at once: when no one waits ahead of it (or a spare wake-up is
+// there to take). Otherwise it starts asleep, behind the earlier waiters,
+// which the next freed tokens go to first.
+func (q *waitQueue) join() (w *queued, claimNow bool) {
+	w = &queued{wake: make(chan struct{}, 1)}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	switch {
+	case q.l.Len() == 0:
+		w.busy = true
+	case q.spare > 0:
+		q.spare--
+		w.busy = true
+	}
+	w.elem = q.l.PushBack(w)
+	return w, w.busy
+}
+
+// idle is called when w's claim found no free token. It reports true when a
+// spare wake-up was waiting, so that w should retry at once; otherwise w is
+// idle and waits for its wake channel.
+func (q *waitQueue) idle(w *queued) (retry bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.spare > 0 {
+		q.spare--
+		return true
+	}
+	w.busy = false
+	return false
+}
+
+// leave removes w. A wake-up w was given but did not use passes on to the
+// next idle waiter, and so do the spares (which wait for a failed claim that
+// may now never come).
+func (q *waitQueue) leave(w *queued) {
+	q.mu.Lock()
+	q.l.Remove(w.elem)
+	pass := q.spare
+	q.spare = 0
+	select {
+	case <-w.wake:
+		pass++
+	default:
+	}
+	q.mu.Unlock()
+	if pass > 0 {
+		q.wakeUp(pass)
+	}
+}
+
+// wakeUp wakes the first n idle waiters, oldest first; what is left over
+// becomes spare while there are waiters.
+func (q *waitQueue) wakeUp(n int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for e := q.l.Front(); e != nil && n > 0; e = e.Next() {
+		w := e.Value.(*queued)
+		if w.busy {
+			continue
+		}
+		w.busy = true
+		w.wake <- struct{}{} // never blocks: an idle waiter's channel is empty
+		n--
+	}
+	if n > 0 && q.l.Len() > 0 {
+		q.spare = min(q.spare+n, q.l.Len())
+	}
+}
+
+// len returns the number of waiters.
+func (q *waitQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.l.Len()
+}
+
+// freedIn counts the tokens a batch of events leaves free: those generated,
+// imported, unblocked or released and not assigned, deleted or expired again
+// later in the same batch.
+func freedIn(batch []Event) int {
+	var free map[string]bool
+	for _, ev := range batch {
+		switch {
+		case freesToken(ev.Kind):
+			if free == nil {
+				free = make(map[string]bool)
+			}
+			free[ev.Token] = true
+		case free != nil && (ev.Kind == KindAssigned || ev.Kind == KindDeleted || ev.Kind == KindExpired):
+			delete(free, ev.Token)
+		}
+	}
+	return len(free)
+}

@@ -1,0 +1,204 @@
+package tokens
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tokenlease/tokenlease/db"
+)
+
+// DefaultBatchMax caps how many requests one batched statement serves when
+// Settings.BatchMax is not set.
+const DefaultBatchMax = 64
+
+// batchTimeout bounds one batched statement. It does not follow a single
+// caller's context: the statement serves every caller in the batch, and one
+// client hanging up must not fail the others.
+const batchTimeout = 30 * time.Second
+
+type unblockReq struct {
+	token   string
+	leaseID *int64
+}
+
+// initBatchers sets up the per-pod batchers of the hot path when batching is
+// on: concurrent assigns share one ClaimBatch statement, concurrent unblocks
+// one ReleaseBatch statement (never two unblocks of one token in a batch).
+//
+// The batched statements run on a small pool of their own (one connection per
+// batcher: each has at most one statement in flight) whose sessions use
+// generic plans. PostgreSQL would otherwise plan them afresh on every
+// execution: their LIMIT is the batch size, a parameter, which makes the
+// generic plan look costlier than any custom one, and planning the statement
+// costs more than running it. The generic plan is the one wanted (the same
+// index probes, see docs/BENCHMARKS.md); other statements keep the default.
+func (s *Service) initBatchers() {
+	if !s.settings.Batching {
+		return
+	}
+	max := s.settings.BatchMax
+	if max <= 0 {
+		max = DefaultBatchMax
+	}
+	s.batchQ = s.q
+	cfg := s.pool.Config()
+	cfg.MaxConns, cfg.MinConns = 2, 0
+	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	if bp, err := pgxpool.NewWithConfig(context.Background(), cfg); err == nil {
+		s.batchPool = bp
+		s.batchQ = db.New(bp)
+	}
+	s.assigns = newBatcher(max, nil, s.runAssignBatch)
+	s.unblocks = newBatcher(max, func(r unblockReq) string { return r.token }, s.runUnblockBatch)
+}
+
+// Close releases what the service holds besides the pool it was given (the
+// batched statements' connections). The service must not be used after.
+func (s *Service) Close() {
+	if s.batchPool != nil {
+		s.batchPool.Close()
+	}
+}
+
+// batchContext is the context of a batched statement: the first caller's
+// values, no caller's cancellation, and a bound of its own.
+func batchContext[Req, Res any](calls []*batchCall[Req, Res]) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(calls[0].ctx), batchTimeout)
+}
+
+// runAssignBatch serves a batch of assigns (TTLs already resolved): a lone
+// request takes the one-token statement; more share one ClaimBatch.
+func (s *Service) runAssignBatch(calls []*batchCall[AssignRequest, Lease]) {
+	live := runnable(calls)
+	switch len(live) {
+	case 0:
+		return
+	case 1:
+		c := live[0]
+		c.res, c.err = s.claimOne(c.ctx, c.req)
+		return
+	}
+	// A request left without a token gets one more statement, with a fresh
+	// snapshot: see claimAttempts.
+	pending := live
+	for attempt := 0; attempt < claimAttempts && len(pending) > 0; attempt++ {
+		pending = s.claimBatchOnce(pending)
+	}
+	for _, c := range pending {
+		c.err = ErrNoFreeToken
+	}
+}
+
+// claimBatchOnce runs one ClaimBatch for calls, sets the result or error of
+// every call it served (or that failed), and returns the calls it found no
+// token for.
+func (s *Service) claimBatchOnce(calls []*batchCall[AssignRequest, Lease]) (unserved []*batchCall[AssignRequest, Lease]) {
+	ttls := make([]int64, len(calls))
+	holders := make([]string, len(calls))
+	for i, c := range calls {
+		ttls[i] = millis(c.req.TTL)
+		holders[i] = c.req.Holder
+	}
+	ctx, cancel := batchContext(calls)
+	defer cancel()
+	rows, err := s.batchQ.ClaimBatch(ctx, db.ClaimBatchParams{
+		TtlMs: ttls, Holders: holders, Probe: rand.Float64(), Pod: s.settings.Pod, Slot: randomSlot(),
+	})
+	if err != nil {
+		err = fmt.Errorf("tokens: assign: %w", err)
+		for _, c := range calls {
+			c.err = err
+		}
+		return nil
+	}
+	served := make([]bool, len(calls))
+	for _, row := range rows {
+		i := int(row.Ord) - 1
+		if i < 0 || i >= len(calls) || served[i] {
+			// Cannot happen with the statement as written; refuse to guess.
+			err := fmt.Errorf("tokens: assign batch returned ordinal %d of %d", row.Ord, len(calls))
+			for _, c := range calls {
+				c.res, c.err = Lease{}, err
+			}
+			return nil
+		}
+		served[i] = true
+		l := Lease{Token: row.Value, LeaseID: row.LeaseID, LeaseExpiresAt: row.LeaseExpiresAt, AliveUntil: row.AliveUntil}
+		if row.Holder != nil {
+			l.Holder = *row.Holder
+		}
+		calls[i].res = l
+	}
+	if len(rows) > 0 {
+		s.changed()
+	}
+	for i, c := range calls {
+		if !served[i] {
+			unserved = append(unserved, c)
+		}
+	}
+	return unserved
+}
+
+// runUnblockBatch serves a batch of unblocks of distinct tokens.
+func (s *Service) runUnblockBatch(calls []*batchCall[unblockReq, struct{}]) {
+	live := runnable(calls)
+	switch len(live) {
+	case 0:
+		return
+	case 1:
+		c := live[0]
+		c.err = s.unblockOne(c.ctx, c.req.token, c.req.leaseID)
+		return
+	}
+	toks := make([]string, len(live))
+	leases := make([]int64, len(live)) // 0: no lease id given
+	for i, c := range live {
+		toks[i] = c.req.token
+		if c.req.leaseID != nil {
+			leases[i] = *c.req.leaseID
+		}
+	}
+	ctx, cancel := batchContext(live)
+	defer cancel()
+	rows, err := s.batchQ.ReleaseBatch(ctx, db.ReleaseBatchParams{
+		Tokens: toks, LeaseIds: leases, Pod: s.settings.Pod, Slot: randomSlot(),
+	})
+	if err != nil {
+		err = fmt.Errorf("tokens: unblock: %w", err)
+		for _, c := range live {
+			c.err = err
+		}
+		return
+	}
+	for _, c := range live {
+		c.err = ErrNotFound // unless a row says otherwise
+	}
+	changed := false
+	for _, row := range rows {
+		i := int(row.Ord) - 1
+		if i < 0 || i >= len(live) {
+			err := fmt.Errorf("tokens: unblock batch returned ordinal %d of %d", row.Ord, len(live))
+			for _, c := range live {
+				c.err = err
+			}
+			return
+		}
+		switch {
+		case row.Released:
+			live[i].err = nil
+			changed = true
+		case !row.HasLiveLease:
+			live[i].err = ErrNotAssigned
+		default:
+			live[i].err = ErrLeaseMismatch
+		}
+	}
+	if changed {
+		s.changed()
+	}
+}

@@ -1,0 +1,185 @@
+package tokens
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+// batcher coalesces concurrent requests of one kind into single statements
+// ("smart batching"). While one statement is in flight, new requests queue;
+// when it returns, everything queued (up to max) goes out as the next
+// statement. An idle batcher sends a lone request at once, so batching adds
+// no latency at low load, and the batch size follows the load by itself.
+//
+// No goroutine of its own runs the batches: the request that finds the
+// batcher idle leads (runs the statement for its batch); when a statement
+// returns, the leader hands the next batch to the first request queued in
+// it, which runs that one, and so on. A request's caller therefore waits at
+// most for the batch in flight plus its own.
+type batcher[Req, Res any] struct {
+	max int
+	// run executes one batch: it must set res or err of every call.
+	run func(calls []*batchCall[Req, Res])
+	// key, when set, names the row a request touches: two requests with the
+	// same key never share a batch (the later one waits for the next), so
+	// that they apply one after the other, as without batching.
+	key func(Req) string
+
+	mu    sync.Mutex
+	busy  bool
+	queue []*batchCall[Req, Res]
+
+	calls sync.Pool // of *batchCall, reused across requests
+}
+
+type batchCall[Req, Res any] struct {
+	ctx  context.Context
+	req  Req
+	res  Res
+	err  error
+	done chan struct{}          // signalled once: res/err are set, or lead is
+	lead []*batchCall[Req, Res] // set when this call is to run the next batch
+}
+
+func newBatcher[Req, Res any](max int, key func(Req) string, run func([]*batchCall[Req, Res])) *batcher[Req, Res] {
+	return &batcher[Req, Res]{max: max, key: key, run: run}
+}
+
+// do runs req in the next batch and returns its own result.
+func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
+	c, _ := b.calls.Get().(*batchCall[Req, Res])
+	if c == nil {
+		c = &batchCall[Req, Res]{done: make(chan struct{}, 1)}
+	}
+	c.ctx, c.req = ctx, req
+	defer b.release(c)
+	b.mu.Lock()
+	if !b.busy {
+		b.busy = true
+		b.mu.Unlock()
+		// Let the goroutines that are runnable right now (requests that
+		// arrived together) queue behind this one before it goes out; no
+		// timer is involved, an idle pod still sends a lone request at once.
+		runtime.Gosched()
+		b.mu.Lock()
+		batch := b.take(c)
+		b.mu.Unlock()
+		b.lead(c, batch)
+		return c.res, c.err
+	}
+	b.queue = append(b.queue, c)
+	b.mu.Unlock()
+	// Always wait for the answer, even when ctx ends: the call may already be
+	// part of a statement in flight, or be the one to lead the next batch.
+	// Calls whose context has ended before their batch starts are answered
+	// with the context's error and not sent (see runnable).
+	<-c.done
+	if next := c.lead; next != nil {
+		c.lead = nil
+		b.lead(c, next)
+	}
+	return c.res, c.err
+}
+
+// release returns a finished call to the pool. No other goroutine touches it
+// any more: a leader signals a call after writing its result, and last.
+func (b *batcher[Req, Res]) release(c *batchCall[Req, Res]) {
+	var zeroReq Req
+	var zeroRes Res
+	c.ctx, c.req, c.res, c.err, c.lead = nil, zeroReq, zeroRes, nil, nil
+	b.calls.Put(c)
+}
+
+// lead runs batch (which holds self), then passes the lead on to the next
+// batch, if any requests have queued, and wakes the batch's other callers.
+func (b *batcher[Req, Res]) lead(self *batchCall[Req, Res], batch []*batchCall[Req, Res]) {
+	b.safeRun(batch)
+	b.mu.Lock()
+	var next []*batchCall[Req, Res]
+	if len(b.queue) == 0 {
+		b.busy = false
+	} else {
+		next = b.take(nil)
+	}
+	b.mu.Unlock()
+	if len(next) > 0 {
+		// Start the next statement first: the database should not idle
+		// while this goroutine wakes the waiters.
+		next[0].lead = next
+		next[0].done <- struct{}{}
+	}
+	for _, c := range batch {
+		if c != self {
+			c.done <- struct{}{} // c is its caller's again from here on
+		}
+	}
+}
+
+// safeRun runs a batch; a panic becomes every call's error, so that the
+// waiters and the lead hand-over are never lost.
+func (b *batcher[Req, Res]) safeRun(batch []*batchCall[Req, Res]) {
+	defer func() {
+		if p := recover(); p != nil {
+			err := fmt.Errorf("tokens: batch failed: %v", p)
+			for _, c := range batch {
+				c.err = err
+			}
+		}
+	}()
+	b.run(batch)
+}
+
+// take removes the next batch from the queue, after first when given; b.mu
+// is held.
+func (b *batcher[Req, Res]) take(first *batchCall[Req, Res]) []*batchCall[Req, Res] {
+	batch := make([]*batchCall[Req, Res], 0, min(len(b.queue)+1, b.max))
+	if first != nil {
+		batch = append(batch, first)
+	}
+	if b.key == nil && len(batch)+len(b.queue) <= b.max {
+		batch = append(batch, b.queue...)
+		clear(b.queue)
+		b.queue = b.queue[:0]
+		return batch
+	}
+	rest := b.queue[:0]
+	for _, c := range b.queue {
+		if len(batch) < b.max && !b.clashes(batch, c) {
+			batch = append(batch, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	clear(b.queue[len(rest):])
+	b.queue = rest
+	return batch
+}
+
+func (b *batcher[Req, Res]) clashes(batch []*batchCall[Req, Res], c *batchCall[Req, Res]) bool {
+	if b.key == nil {
+		return false
+	}
+	k := b.key(c.req)
+	for _, o := range batch {
+		if b.key(o.req) == k {
+			return true
+		}
+	}
+	return false
+}
+
+// runnable answers the calls whose context has ended with its error and
+// returns the others, which the statement is to serve.
+func runnable[Req, Res any](calls []*batchCall[Req, Res]) []*batchCall[Req, Res] {
+	live := calls[:0:0]
+	for _, c := range calls {
+		if err := c.ctx.Err(); err != nil {
+			c.err = err
+			continue
+		}
+		live = append(live, c)
+	}
+	return live
+}

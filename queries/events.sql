@@ -1,0 +1,62 @@
+-- The change log reader of package events: internal/events/log.go argues why
+-- reading below a horizon in (xid, id) order is gap-free.
+
+-- name: ReadEvents :many
+-- Up to max_rows final rows after the cursor (after_xid, after_id), in
+-- (xid, id) order: only rows below the xmin horizon of this statement's own
+-- snapshot. The cursor and the horizon are conditions on the index
+-- token_events_xid_id.
+SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder
+FROM token_events e
+WHERE (e.xid, e.id) > (sqlc.arg('after_xid')::bigint, sqlc.arg('after_id')::bigint)
+  AND e.xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+ORDER BY e.xid, e.id
+LIMIT sqlc.arg('max_rows')::int;
+
+-- name: ReadEventsUpTo :many
+-- Up to max_rows rows after (after_xid, after_id) and not past
+-- (until_xid, until_id), in (xid, id) order. The caller knows that every row
+-- up to until is final: a position a reader has reached, or (h, 0) for a
+-- horizon h from OwnDatabaseHorizon (a horizon stays valid).
+SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder
+FROM token_events e
+WHERE (e.xid, e.id) > (sqlc.arg('after_xid')::bigint, sqlc.arg('after_id')::bigint)
+  AND (e.xid, e.id) <= (sqlc.arg('until_xid')::bigint, sqlc.arg('until_id')::bigint)
+ORDER BY e.xid, e.id
+LIMIT sqlc.arg('max_rows')::int;
+
+-- name: EventsHeldBack :one
+-- Whether committed rows wait behind the xmin horizon (a transaction older
+-- than theirs still runs): the reader then looks again soon, since the end
+-- of that older transaction may ring no doorbell. max(xid) is one backward
+-- probe of token_events_xid_id per partition.
+SELECT COALESCE(max(e.xid), 0) >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS held_back
+FROM token_events e;
+
+-- name: OwnDatabaseHorizon :one
+-- The head of the log, and the horizon for when the snapshot's xmin is held
+-- back by a long transaction of another database (xids are cluster-wide, but
+-- such a transaction can never write this database's token_events): the
+-- oldest running xid not known to belong to another database, or the
+-- snapshot's xmax when there is none. A running xid belongs to another
+-- database when its lock is held by a backend connected to one (a backend
+-- never changes database); every doubt keeps the xid, and the horizon with it.
+WITH snap AS MATERIALIZED (
+    SELECT pg_current_snapshot() AS s
+),
+foreign_xact AS (
+    SELECT l.transactionid AS xid
+    FROM pg_catalog.pg_locks l
+    JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+      AND a.datid IS DISTINCT FROM (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
+)
+SELECT COALESCE(
+    (SELECT min(x)::text::bigint
+       FROM snap, pg_snapshot_xip(snap.s) AS x
+      WHERE NOT EXISTS (SELECT 1 FROM foreign_xact f WHERE f.xid = xid(x))),
+    (SELECT pg_snapshot_xmax(snap.s)::text::bigint FROM snap))::bigint AS horizon;
+
+-- name: RingDoorbell :exec
+-- Wakes every pod's listener; the payload is empty, the log says what changed.
+SELECT pg_notify('tokenlease_events', '');
