@@ -100,13 +100,7 @@ func cmdRun(args []string) error {
 	meter := &cpuMeter{probes: probes}
 	res, err := runLoad(loadConfig{
 		Targets: targets, Clients: *clients, Duration: *duration, Warmup: *warmup, Hold: *hold, Rate: *rate,
-		Window: func(open bool) {
-			if open {
-				meter.open()
-			} else {
-				meter.close()
-			}
-		},
+		Window: meter.window,
 	})
 	if err != nil {
 		return err

@@ -116,6 +116,16 @@ func (m *cpuMeter) close() {
 	}
 }
 
+// window opens the measurement window when open is set and closes it
+// otherwise: the load generator's Window callback.
+func (m *cpuMeter) window(open bool) {
+	if open {
+		m.open()
+	} else {
+		m.close()
+	}
+}
+
 func (m *cpuMeter) readAll() []float64 {
 	out := make([]float64, len(m.probes))
 	for i, p := range m.probes {

@@ -527,13 +527,7 @@ func (s *suite) measureHTTP(m measurement, procs []*process, pg bool, rate float
 	meter := &cpuMeter{probes: probes}
 	res, err := runLoad(loadConfig{
 		Targets: targets, Clients: m.Clients, Duration: s.cfg.Duration, Warmup: s.cfg.Warmup, Rate: rate,
-		Window: func(open bool) {
-			if open {
-				meter.open()
-			} else {
-				meter.close()
-			}
-		},
+		Window: meter.window,
 	})
 	if err != nil {
 		return m, err
