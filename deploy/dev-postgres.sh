@@ -12,9 +12,12 @@ optional=false
 [ "${1:-}" = "--optional" ] && optional=true
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-data="$root/.data/pg"
+# The benchmark reuses this script for its own cluster, with its own
+# directory, port and server options.
+data="$root/${DEV_PG_DIR:-.data/pg}"
 host=127.0.0.1
-port=${DEV_PG_PORT:-5432}  # override only to try the script beside a running server
+port=${DEV_PG_PORT:-5432}
+opts=${DEV_PG_OPTS:--c fsync=off -c max_connections=200}
 
 answers() {
   if command -v pg_isready >/dev/null 2>&1; then
@@ -58,10 +61,10 @@ if [ "${#run_as[@]}" -gt 0 ] && [ ! -e "$data" ]; then
   # behind a directory it cannot enter (a private temporary directory, say),
   # the cluster lives in /var/tmp and .data/pg points to it.
   if ! (cd / && "${run_as[@]}" test -x "$root/.data"); then
-    outside="/var/tmp/tokenlease-pg-$(echo "$root" | md5sum | cut -c1-12)"
+    outside="/var/tmp/tokenlease-pg-$(echo "$data" | md5sum | cut -c1-12)"
     mkdir -p "$outside"
     ln -sfn "$outside" "$data"
-    echo "tokenlease: $root is closed to the $user user; the cluster's files go to $outside (linked as .data/pg)" >&2
+    echo "tokenlease: $root is closed to the $user user; the cluster's files go to $outside (linked as ${DEV_PG_DIR:-.data/pg})" >&2
   fi
 fi
 mkdir -p "$data/"
@@ -69,10 +72,10 @@ if [ "${#run_as[@]}" -gt 0 ]; then chown "$user" "$data/"; chmod 700 "$data/"; f
 data=$(cd "$data" && pwd -P)
 
 if [ ! -f "$data/PG_VERSION" ]; then
-  echo "tokenlease: no PostgreSQL at $host:$port; creating a private cluster in .data/pg" >&2
+  echo "tokenlease: no PostgreSQL at $host:$port; creating a private cluster in ${DEV_PG_DIR:-.data/pg}" >&2
   (cd / && "${run_as[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust --no-sync -E UTF8 >/dev/null)
 fi
-echo "tokenlease: starting the private PostgreSQL cluster in .data/pg on $host:$port (stop it with: make db-stop)" >&2
+echo "tokenlease: starting the private PostgreSQL cluster in ${DEV_PG_DIR:-.data/pg} on $host:$port" >&2
 (cd / && "${run_as[@]}" "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w \
-  -o "-h $host -p $port -k $data -c fsync=off -c max_connections=200" start >/dev/null)
+  -o "-h $host -p $port -k $data $opts" start >/dev/null)
 answers

@@ -50,10 +50,12 @@ CGO_ENABLED=0 go build -o bin/tokend ./cmd/tokend
 CGO_ENABLED=0 go build -o bin/tokenbench ./cmd/tokenbench
 
 started_cluster=false
-run_as=()
 stop_cluster() {
   if $started_cluster; then
-    "${run_as[@]}" "$bindir/pg_ctl" -D "$data" -m fast stop >/dev/null || true
+    local dir bin=("$bindir/pg_ctl")
+    dir=$(readlink -f "$data")
+    if [ "$(id -u)" = 0 ]; then bin=(runuser -u postgres -- "$bindir/pg_ctl"); fi
+    (cd / && "${bin[@]}" -D "$dir" -m fast stop >/dev/null) || true
   fi
 }
 trap stop_cluster EXIT
@@ -61,24 +63,15 @@ trap stop_cluster EXIT
 if [ -n "${BENCH_DATABASE_URL:-}" ]; then
   admin_url=$BENCH_DATABASE_URL
 else
-  if [ "$(id -u)" = 0 ]; then
-    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
-    run_as=(runuser -u postgres --)
-  fi
-  mkdir -p "$data"
-  if [ "${#run_as[@]}" -gt 0 ]; then chown postgres "$data"; chmod 700 "$data"; fi
-  if [ ! -f "$data/PG_VERSION" ]; then
-    echo "bench: creating the benchmark cluster in .data/bench-pg" >&2
-    "${run_as[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust --no-sync -E UTF8 >/dev/null
-  fi
   if ! "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" -t 1 2>/dev/null; then
     # Durable commits (fsync and synchronous_commit stay on); memory for a
     # 1M-token pool; no checkpoint during a run (the suite reports how many
     # happened), so that full-page writes after one do not land in some
-    # windows and not in others.
-    "${run_as[@]}" "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w -o "-h 127.0.0.1 -p $port -k $data \
-      -c max_connections=300 -c shared_buffers=1GB -c max_wal_size=16GB -c checkpoint_timeout=30min \
-      -c shared_preload_libraries=pg_stat_statements" start >/dev/null
+    # windows and not in others. The cluster is booted as make run boots its
+    # own (as the postgres user when run as root).
+    DEV_PG_DIR=.data/bench-pg DEV_PG_PORT=$port DEV_PG_OPTS="-c max_connections=300 -c shared_buffers=1GB \
+      -c max_wal_size=16GB -c checkpoint_timeout=30min -c shared_preload_libraries=pg_stat_statements" \
+      deploy/dev-postgres.sh
     started_cluster=true
   fi
   admin_url="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
