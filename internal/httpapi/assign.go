@@ -88,9 +88,11 @@ func (h *handlers) assign(c *gin.Context) {
 	writeAssigned(c, lease) // hotpath.go: writeJSON's bytes of assignResponse
 }
 
-// claim assigns a token; with a wait and a Waiter it waits for one to free up.
+// claim assigns a token through the Waiter when there is one, with or
+// without a wait: it also releases at once a lease claimed for a client that
+// hung up meanwhile, instead of leaving it held until its TTL.
 func (h *handlers) claim(c *gin.Context, req tokens.AssignRequest, wait time.Duration) (tokens.Lease, error) {
-	if wait > 0 && h.opts.Waiter != nil {
+	if h.opts.Waiter != nil {
 		return h.opts.Waiter.AssignWait(c.Request.Context(), req, wait)
 	}
 	return h.svc.Assign(c.Request.Context(), req)

@@ -11,8 +11,9 @@ import (
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
-// Waiter assigns a token, waiting up to wait for one to be freed when none is
-// free now (the events layer's long-poll).
+// Waiter assigns a token, waiting up to wait (which may be zero) for one to
+// be freed when none is free now (the events layer's long-poll). A lease it
+// claims for a client that has gone is released, not returned.
 type Waiter interface {
 	AssignWait(ctx context.Context, req tokens.AssignRequest, wait time.Duration) (tokens.Lease, error)
 }
@@ -22,7 +23,7 @@ type Options struct {
 	// Ready reports whether the pod can serve: the database answers and the
 	// migrations are applied.
 	Ready func(ctx context.Context) error
-	// Waiter serves assign?wait=; without one, wait is accepted but not used.
+	// Waiter serves every assign; without one, wait is accepted but not used.
 	Waiter Waiter
 	// Events serves GET /tokens/events; without one the route answers 404.
 	Events gin.HandlerFunc
