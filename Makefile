@@ -4,7 +4,7 @@ BIN       := bin
 PKGS      := ./...
 DATA_DIR  := .data/pg
 
-.PHONY: run test build generate check-generated vet fmt-check bench db-up db-stop docker clean
+.PHONY: run test build generate check-generated vet fmt-check bench bench-churn db-up db-stop docker clean
 
 ## run: start tokend against PostgreSQL at DATABASE_URL (default: local, created if missing)
 run:
@@ -51,6 +51,10 @@ docker:
 ## bench: the benchmark suite (deploy/bench/run.sh); BENCH_QUICK=1 for the short run
 bench:
 	deploy/bench/run.sh
+
+## bench-churn: 5 minutes of churn on a 100k pool, then a 90 s A/B of the tokens table's settings (about 9 minutes)
+bench-churn:
+	BENCH_SCENARIO=churn deploy/bench/run.sh
 
 clean:
 	rm -rf $(BIN)

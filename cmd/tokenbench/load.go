@@ -24,6 +24,9 @@ type loadConfig struct {
 	// in all (each client starts a cycle every Clients/Rate seconds, and
 	// never bursts to catch up); 0 runs them flat out.
 	Rate float64
+	// KeepAliveEvery, when set, makes every n-th cycle of a client renew its
+	// lease (POST /tokens/keep-alive with the lease id) before the unblock.
+	KeepAliveEvery int
 	// Stop, when set and closed, ends the measured window early.
 	Stop <-chan struct{}
 	// Window, when set, is called as the measured window opens (true) and
@@ -44,6 +47,7 @@ type loadResult struct {
 	UnblockP99Ms      float64  `json:"unblock_p99_ms"`
 	Errors            int64    `json:"errors"`
 	NoFree            int64    `json:"no_free_token"`
+	KeepAlives        int64    `json:"keep_alives,omitempty"`
 	DoubleAssignments int64    `json:"double_assignments"`
 	ErrorSamples      []string `json:"error_samples,omitempty"`
 	LoadgenCPUUs      float64  `json:"loadgen_cpu_us_per_cycle"`
@@ -119,6 +123,7 @@ type clientStats struct {
 	cycles  int64
 	errors  int64
 	noFree  int64
+	kept    int64
 	assign  []int64 // ns
 	unblock []int64 // ns
 }
@@ -155,7 +160,7 @@ func runLoad(cfg loadConfig) (loadResult, error) {
 		go func(c *httpConn) {
 			defer wg.Done()
 			defer c.close()
-			runClient(c, st, holds, cfg.Hold, pace, first, &measuring, &stop)
+			runClient(c, st, holds, cfg.Hold, cfg.KeepAliveEvery, pace, first, &measuring, &stop)
 		}(conns[i])
 	}
 
@@ -185,6 +190,7 @@ func runLoad(cfg loadConfig) (loadResult, error) {
 		res.Cycles += st.cycles
 		res.Errors += st.errors
 		res.NoFree += st.noFree
+		res.KeepAlives += st.kept
 		assign = append(assign, st.assign...)
 		unblock = append(unblock, st.unblock...)
 	}
@@ -209,8 +215,9 @@ func percentileMs(ns []int64, p float64) float64 {
 	return float64(ns[i]) / 1e6
 }
 
-func runClient(c *httpConn, st *clientStats, holds *holdMap, hold, pace time.Duration, next time.Time, measuring, stop *atomic.Bool) {
+func runClient(c *httpConn, st *clientStats, holds *holdMap, hold time.Duration, keepAliveEvery int, pace time.Duration, next time.Time, measuring, stop *atomic.Bool) {
 	body := make([]byte, 0, 256)
+	n := 0
 	fail := func(what string, status int, resp []byte, err error) {
 		if measuring.Load() {
 			st.errors++
@@ -249,6 +256,23 @@ func runClient(c *httpConn, st *clientStats, holds *holdMap, hold, pace time.Dur
 		holds.take(token, lease)
 		if hold > 0 {
 			time.Sleep(hold)
+		}
+		if n++; keepAliveEvery > 0 && n%keepAliveEvery == 0 {
+			body = appendUnblockBody(body[:0], token, lease)
+			status, resp, err = c.do("POST", "/tokens/keep-alive", body)
+			if status == 409 {
+				// Our own live lease is not the live lease: handed out twice.
+				holds.doubles.Add(1)
+				holds.samples.add(fmt.Sprintf("keep-alive of token %s lease %d refused: %s", token, lease, truncate(resp, 200)))
+			}
+			if err != nil || status != 200 {
+				holds.drop(token, lease)
+				fail("keep-alive", status, resp, err)
+				continue
+			}
+			if measuring.Load() {
+				st.kept++
+			}
 		}
 		// Forget the token before unblocking: once the unblock is sent the
 		// service may hand it to another client.

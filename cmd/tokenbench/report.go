@@ -273,21 +273,27 @@ func yesNo(ok bool) string {
 // writeGenerated replaces the generated section of path (between the
 // markers), keeping the hand-written text around it.
 func writeGenerated(path, table string) error {
+	return writeSection(path, markerBegin, markerEnd, "## Latest `make bench` run", table)
+}
+
+// writeSection replaces the text between begin and end in path, or appends
+// the section under heading when the markers are missing.
+func writeSection(path, begin, end, heading, table string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	section := markerBegin + "\n" + table + markerEnd
+	section := begin + "\n" + table + end
 	var out string
 	text := string(old)
-	i, j := strings.Index(text, markerBegin), strings.Index(text, markerEnd)
+	i, j := strings.Index(text, begin), strings.Index(text, end)
 	switch {
 	case i >= 0 && j > i:
-		out = text[:i] + section + text[j+len(markerEnd):]
+		out = text[:i] + section + text[j+len(end):]
 	case len(old) == 0:
-		out = "# Benchmarks\n\nThe latest `make bench` run:\n\n" + section + "\n"
+		out = "# Benchmarks\n\n" + heading + "\n\n" + section + "\n"
 	default:
-		out = strings.TrimRight(text, "\n") + "\n\n## Latest `make bench` run\n\n" + section + "\n"
+		out = strings.TrimRight(text, "\n") + "\n\n" + heading + "\n\n" + section + "\n"
 	}
 	return os.WriteFile(path, []byte(out), 0o644)
 }

@@ -38,7 +38,11 @@ func (s *suite) runScenarios(ps *poolSetup) error {
 		logf("   scenarios skipped: the %s pool is too small for %d rows", poolLabel(ps.pool), scenarioRows)
 		return nil
 	}
-	for _, name := range []string{"mass expiry", "mass death"} {
+	var runs []string
+	for range max(s.cfg.ScenarioRepeat, 1) {
+		runs = append(runs, s.cfg.ScenarioNames...)
+	}
+	for _, name := range runs {
 		r, err := s.scenario(ps, name)
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", name, err)

@@ -47,6 +47,11 @@ type suiteConfig struct {
 	PodEnv    []string // extra environment for every pod
 	Note      string
 	Scenarios bool
+	// OnlyScenarios skips the rounds; ScenarioNames picks scenarios, each
+	// run ScenarioRepeat times on the same pool.
+	OnlyScenarios  bool
+	ScenarioNames  []string
+	ScenarioRepeat int
 }
 
 // Variants measured side by side.
@@ -116,14 +121,49 @@ func cmdSuite(args []string) error {
 	fs.BoolVar(&c.Quick, "quick", false, "the short run: 1 round, 10k and 1M pools, shorter windows")
 	fs.StringVar(&c.Note, "note", "", "free text written under the table")
 	fs.BoolVar(&c.Scenarios, "scenarios", true, "run the mass expiry and mass death scenarios on the largest pool (not in a quick run)")
+	fs.BoolVar(&c.OnlyScenarios, "only-scenarios", false, "skip the rounds: set up the pools and run the scenarios only")
+	fs.IntVar(&c.ScenarioRepeat, "scenario-repeat", 1, "run each scenario this many times (the table shows every run)")
+	scenarioNames := fs.String("scenario-list", "mass expiry,mass death", "scenarios to run, comma-separated (mass-expiry, mass-death)")
 	pools, clients := intList{10000, 100000, 1000000}, intList{16, 64}
 	fs.Var(&pools, "pools", "pool sizes (10k,100k,1M)")
 	fs.Var(&clients, "clients", "client counts (16,64)")
 	podEnv := fs.String("pod-env", "", "extra environment for every pod, comma-separated KEY=VALUE")
+	churn := fs.Bool("churn", false, "run only the churn scenario (make bench-churn) instead of the suite")
+	var cc churnConfig
+	churnPool := intList{100000}
+	fs.Var(&churnPool, "churn-pool", "churn: pool size")
+	fs.IntVar(&cc.Clients, "churn-clients", 16, "churn: clients")
+	fs.DurationVar(&cc.Duration, "churn-duration", 5*time.Minute, "churn: the long run, shipped settings (0: skip)")
+	fs.DurationVar(&cc.ABWindow, "churn-ab", 90*time.Second, "churn: each settings variant's run (0: skip)")
+	fs.IntVar(&cc.KeepAlive, "churn-keepalive-every", 4, "churn: every n-th cycle renews its lease before the unblock (0: never)")
+	fs.DurationVar(&cc.Sample, "churn-sample", 30*time.Second, "churn: interval between size samples")
+	variants := fs.String("churn-variants", "shipped,defaults", "churn: settings variants for the A/B runs: shipped, defaults (tokens' options reset), NAME:opt=v;opt=v (shipped plus these)")
 	_ = fs.Parse(args)
 	c.Pools, c.Clients = pools, clients
+	for _, n := range strings.Split(*scenarioNames, ",") {
+		if n = strings.ReplaceAll(strings.TrimSpace(n), "-", " "); n != "" {
+			if n != "mass expiry" && n != "mass death" {
+				return fmt.Errorf("unknown scenario %q (known: mass expiry, mass death)", n)
+			}
+			c.ScenarioNames = append(c.ScenarioNames, n)
+		}
+	}
 	if *podEnv != "" {
 		c.PodEnv = strings.Split(*podEnv, ",")
+	}
+	if *churn {
+		cc.Pool = churnPool[0]
+		for _, v := range strings.Split(*variants, ",") {
+			if v = strings.TrimSpace(v); v == "" {
+				continue
+			}
+			cv, err := parseChurnVariant(v)
+			if err != nil {
+				return err
+			}
+			cc.Variants = append(cc.Variants, cv)
+		}
+		return cmdChurn(c, cc)
 	}
 	if c.Quick {
 		c.Rounds = 1
@@ -217,7 +257,7 @@ func runSuite(cfg suiteConfig) error {
 		}
 	}
 	for _, clients := range cfg.Clients {
-		for r := 0; r < cfg.Rounds; r++ {
+		for r := 0; r < cfg.Rounds && !cfg.OnlyScenarios; r++ {
 			for _, ps := range setups {
 				if err := s.runRound(ps, clients, r); err != nil {
 					return err

@@ -13,6 +13,10 @@
 #      docs/BENCHMARKS.md.
 #
 # BENCH_QUICK=1: one round, 10k and 1M pools, short windows (under 2 minutes).
+# BENCH_SCENARIO=churn (make bench-churn): only the churn scenario, 5 minutes
+#   of assign/unblock/keep-alive on a 100k pool, then 90 s per table-settings
+#   variant (shipped vs PostgreSQL's defaults); about 9 minutes. It writes
+#   its own section of docs/BENCHMARKS.md.
 # BENCH_ARGS: extra flags for `tokenbench suite` (e.g. -rounds 5 -clients 16).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -79,6 +83,11 @@ fi
 
 args=(-admin-url "$admin_url" -tokend bin/tokend -pgbench "$pgbench" -scripts deploy/bench -out docs/BENCHMARKS.md -logs .data/bench)
 if [ "${BENCH_QUICK:-0}" = 1 ]; then args+=(-quick); fi
+case "${BENCH_SCENARIO:-}" in
+  "") ;;
+  churn) args+=(-churn) ;;
+  *) echo "bench: unknown BENCH_SCENARIO=${BENCH_SCENARIO} (known: churn)" >&2; exit 2 ;;
+esac
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
 exec_status=0
 bin/tokenbench suite "${args[@]}" ${BENCH_ARGS:-} || exec_status=$?

@@ -49,6 +49,11 @@ type Service struct {
 // them so that no single row serialises the claim path.
 const counterSlots = 16
 
+// sweepSlot is the counter row of the sweeps alone (migration 00002): a
+// sweep holds its row locked until it commits, and on a hot-path slot every
+// claim or release batch that drew that slot would wait for it.
+const sweepSlot int16 = counterSlots
+
 // NewService returns a Service on pool. notifier may be nil.
 func NewService(pool *pgxpool.Pool, settings Settings, notifier ChangeNotifier) *Service {
 	s := &Service{pool: pool, q: db.New(pool), settings: settings, notifier: notifier}

@@ -13,7 +13,7 @@ import (
 // sweep keeps counters honest and emits the events that wake waiters.
 func (s *Service) SweepLapsedLeases(ctx context.Context, batchSize int) (int, error) {
 	n, err := s.q.SweepLapsedLeases(ctx, db.SweepLapsedLeasesParams{
-		BatchSize: int32(batchSize), Pod: s.settings.Pod, Slot: randomSlot(),
+		BatchSize: int32(batchSize), Pod: s.settings.Pod, Slot: sweepSlot,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("tokens: sweep lapsed leases: %w", err)
@@ -28,7 +28,7 @@ func (s *Service) SweepLapsedLeases(ctx context.Context, batchSize int) (int, er
 // `expired`) and returns how many it deleted.
 func (s *Service) SweepDeadTokens(ctx context.Context, batchSize int) (int, error) {
 	n, err := s.q.SweepDeadTokens(ctx, db.SweepDeadTokensParams{
-		BatchSize: int32(batchSize), Pod: s.settings.Pod, Slot: randomSlot(),
+		BatchSize: int32(batchSize), Pod: s.settings.Pod, Slot: sweepSlot,
 	})
 	if err != nil {
 		return 0, fmt.Errorf("tokens: sweep dead tokens: %w", err)
