@@ -132,6 +132,100 @@ func (q *Queries) ClaimBatch(ctx context.Context, arg ClaimBatchParams) ([]Claim
 	return items, nil
 }
 
+const keepAliveBatch = `-- name: KeepAliveBatch :many
+WITH req AS (
+    SELECT r.ord, r.token, NULLIF(l.lease_id, 0) AS lease_id
+    FROM unnest($1::text[]) WITH ORDINALITY AS r(token, ord)
+    JOIN unnest($2::bigint[]) WITH ORDINALITY AS l(lease_id, ord) ON l.ord = r.ord
+),
+cur AS MATERIALIZED (
+    SELECT req.ord, req.lease_id AS want, t.id, t.value, t.lease_id, t.lease_ttl, t.holder,
+           (t.lease_id IS NOT NULL AND t.lease_expires_at > now()) AS has_live_lease
+    FROM req JOIN tokens t ON t.value = req.token
+    WHERE t.alive_until > now()
+    ORDER BY t.id
+    FOR UPDATE OF t
+),
+kept AS (
+    UPDATE tokens t
+    SET alive_until = now() + $3::bigint * interval '1 millisecond',
+        lease_expires_at = CASE WHEN cur.want IS NULL THEN t.lease_expires_at
+                                ELSE now() + cur.lease_ttl END
+    FROM cur
+    WHERE t.id = cur.id
+      AND (cur.want IS NULL OR (cur.has_live_lease AND cur.lease_id = cur.want))
+    RETURNING cur.ord, t.id, t.alive_until, t.lease_expires_at
+),
+audit AS (
+    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
+    SELECT 'kept_alive', cur.id, cur.value,
+           CASE WHEN cur.want IS NOT NULL THEN cur.lease_id END,
+           CASE WHEN cur.want IS NOT NULL THEN cur.holder END,
+           $4::text
+    FROM cur JOIN kept k ON k.ord = cur.ord
+)
+SELECT cur.ord::bigint AS ord, cur.value, cur.lease_id, cur.has_live_lease::boolean AS has_live_lease,
+       cur.holder, (k.id IS NOT NULL)::boolean AS updated, k.alive_until, k.lease_expires_at
+FROM cur LEFT JOIN kept k ON k.ord = cur.ord
+`
+
+type KeepAliveBatchParams struct {
+	Tokens         []string
+	LeaseIds       []int64
+	KeepaliveTtlMs int64
+	Pod            string
+}
+
+type KeepAliveBatchRow struct {
+	Ord            int64
+	Value          string
+	LeaseID        *int64
+	HasLiveLease   bool
+	Holder         *string
+	Updated        bool
+	AliveUntil     *time.Time
+	LeaseExpiresAt *time.Time
+}
+
+// Keep-alive for a batch of tokens in one statement, as KeepAlive does for
+// one: request i names tokens[i] and, unless lease_ids[i] is 0, the lease it
+// renews. A request whose lease id does not name the live lease changes
+// nothing (updated false); no row is not_found. The batcher never puts one
+// token twice into a batch; rows are locked in id order (no deadlocks).
+func (q *Queries) KeepAliveBatch(ctx context.Context, arg KeepAliveBatchParams) ([]KeepAliveBatchRow, error) {
+	rows, err := q.db.Query(ctx, keepAliveBatch,
+		arg.Tokens,
+		arg.LeaseIds,
+		arg.KeepaliveTtlMs,
+		arg.Pod,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []KeepAliveBatchRow
+	for rows.Next() {
+		var i KeepAliveBatchRow
+		if err := rows.Scan(
+			&i.Ord,
+			&i.Value,
+			&i.LeaseID,
+			&i.HasLiveLease,
+			&i.Holder,
+			&i.Updated,
+			&i.AliveUntil,
+			&i.LeaseExpiresAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const releaseBatch = `-- name: ReleaseBatch :many
 WITH req AS (
     SELECT r.ord, r.token, NULLIF(l.lease_id, 0) AS lease_id

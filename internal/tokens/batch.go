@@ -20,14 +20,34 @@ const DefaultBatchMax = 64
 // client hanging up must not fail the others.
 const batchTimeout = 30 * time.Second
 
-type unblockReq struct {
+// leaseRef is an unblock or keep-alive request: a token and, optionally, the
+// lease id it must name.
+type leaseRef struct {
 	token   string
 	leaseID *int64
 }
 
+func (r leaseRef) key() string { return r.token }
+
+// leaseArrays lays out the requests for a batched statement: lease id 0 where
+// a request named none.
+func leaseArrays[Res any](calls []*batchCall[leaseRef, Res]) (tokens []string, leaseIDs []int64) {
+	tokens = make([]string, len(calls))
+	leaseIDs = make([]int64, len(calls))
+	for i, c := range calls {
+		tokens[i] = c.req.token
+		if c.req.leaseID != nil {
+			leaseIDs[i] = *c.req.leaseID
+		}
+	}
+	return tokens, leaseIDs
+}
+
 // initBatchers sets up the per-pod batchers of the hot path when batching is
 // on: concurrent assigns share one ClaimBatch statement, concurrent unblocks
-// one ReleaseBatch statement (never two unblocks of one token in a batch).
+// one ReleaseBatch statement and concurrent keep-alives one KeepAliveBatch
+// statement (never two requests for one token in an unblock or keep-alive
+// batch).
 //
 // The batched statements run on a small pool of their own (one connection per
 // batcher: each has at most one statement in flight) whose sessions use
@@ -53,7 +73,8 @@ func (s *Service) initBatchers() {
 		s.batchQ = db.New(bp)
 	}
 	s.assigns = newBatcher(max, nil, s.runAssignBatch)
-	s.unblocks = newBatcher(max, func(r unblockReq) string { return r.token }, s.runUnblockBatch)
+	s.unblocks = newBatcher(max, leaseRef.key, s.runUnblockBatch)
+	s.keepAlives = newBatcher(max, leaseRef.key, s.runKeepAliveBatch)
 }
 
 // Close releases what the service holds besides the pool it was given (the
@@ -145,7 +166,7 @@ func (s *Service) claimBatchOnce(calls []*batchCall[AssignRequest, Lease]) (unse
 }
 
 // runUnblockBatch serves a batch of unblocks of distinct tokens.
-func (s *Service) runUnblockBatch(calls []*batchCall[unblockReq, struct{}]) {
+func (s *Service) runUnblockBatch(calls []*batchCall[leaseRef, struct{}]) {
 	live := runnable(calls)
 	switch len(live) {
 	case 0:
@@ -155,14 +176,7 @@ func (s *Service) runUnblockBatch(calls []*batchCall[unblockReq, struct{}]) {
 		c.err = s.unblockOne(c.ctx, c.req.token, c.req.leaseID)
 		return
 	}
-	toks := make([]string, len(live))
-	leases := make([]int64, len(live)) // 0: no lease id given
-	for i, c := range live {
-		toks[i] = c.req.token
-		if c.req.leaseID != nil {
-			leases[i] = *c.req.leaseID
-		}
-	}
+	toks, leases := leaseArrays(live)
 	ctx, cancel := batchContext(live)
 	defer cancel()
 	rows, err := s.batchQ.ReleaseBatch(ctx, db.ReleaseBatchParams{
@@ -197,6 +211,51 @@ func (s *Service) runUnblockBatch(calls []*batchCall[unblockReq, struct{}]) {
 		default:
 			live[i].err = ErrLeaseMismatch
 		}
+	}
+	if changed {
+		s.changed()
+	}
+}
+
+// runKeepAliveBatch serves a batch of keep-alives of distinct tokens.
+func (s *Service) runKeepAliveBatch(calls []*batchCall[leaseRef, TokenState]) {
+	live := runnable(calls)
+	switch len(live) {
+	case 0:
+		return
+	case 1:
+		c := live[0]
+		c.res, c.err = s.keepAliveOne(c.ctx, c.req.token, c.req.leaseID)
+		return
+	}
+	toks, leases := leaseArrays(live)
+	ctx, cancel := batchContext(live)
+	defer cancel()
+	rows, err := s.batchQ.KeepAliveBatch(ctx, db.KeepAliveBatchParams{
+		Tokens: toks, LeaseIds: leases, KeepaliveTtlMs: millis(s.settings.KeepaliveTTL), Pod: s.settings.Pod,
+	})
+	if err != nil {
+		err = fmt.Errorf("tokens: keep-alive: %w", err)
+		for _, c := range live {
+			c.err = err
+		}
+		return
+	}
+	for _, c := range live {
+		c.err = ErrNotFound // unless a row says otherwise
+	}
+	changed := false
+	for _, row := range rows {
+		i := int(row.Ord) - 1
+		if i < 0 || i >= len(live) {
+			err := fmt.Errorf("tokens: keep-alive batch returned ordinal %d of %d", row.Ord, len(live))
+			for _, c := range live {
+				c.res, c.err = TokenState{}, err
+			}
+			return
+		}
+		live[i].res, live[i].err = keptState(row.Value, row.Updated, row.HasLiveLease, row.AliveUntil, row.LeaseID, row.LeaseExpiresAt, row.Holder)
+		changed = changed || live[i].err == nil
 	}
 	if changed {
 		s.changed()

@@ -321,7 +321,7 @@ func TestReleaseBatchStatement(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := leases[1].LeaseID - 1
-	reqs := []unblockReq{
+	reqs := []leaseRef{
 		{token: leases[0].Token, leaseID: &leases[0].LeaseID}, // released
 		{token: leases[1].Token, leaseID: &stale},             // lease_mismatch
 		{token: leases[2].Token},                              // released, no lease id
@@ -330,9 +330,9 @@ func TestReleaseBatchStatement(t *testing.T) {
 		{token: leases[3].Token, leaseID: &leases[3].LeaseID}, // released
 	}
 	want := []error{nil, ErrLeaseMismatch, nil, ErrNotAssigned, ErrNotFound, nil}
-	calls := make([]*batchCall[unblockReq, struct{}], len(reqs))
+	calls := make([]*batchCall[leaseRef, struct{}], len(reqs))
 	for i, r := range reqs {
-		calls[i] = &batchCall[unblockReq, struct{}]{ctx: ctx, req: r}
+		calls[i] = &batchCall[leaseRef, struct{}]{ctx: ctx, req: r}
 	}
 	s.runUnblockBatch(calls)
 	for i, c := range calls {

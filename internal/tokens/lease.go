@@ -104,7 +104,7 @@ func (s *Service) Unblock(ctx context.Context, token string, leaseID *int64) err
 		return err
 	}
 	if s.unblocks != nil {
-		_, err := s.unblocks.do(ctx, unblockReq{token: token, leaseID: leaseID})
+		_, err := s.unblocks.do(ctx, leaseRef{token: token, leaseID: leaseID})
 		return err
 	}
 	return s.unblockOne(ctx, token, leaseID)
@@ -146,19 +146,35 @@ func (s *Service) KeepAlive(ctx context.Context, token string, leaseID *int64) (
 	if err := validateRef(token, leaseID); err != nil {
 		return TokenState{}, err
 	}
+	if s.keepAlives != nil {
+		return s.keepAlives.do(ctx, leaseRef{token: token, leaseID: leaseID})
+	}
+	return s.keepAliveOne(ctx, token, leaseID)
+}
+
+func (s *Service) keepAliveOne(ctx context.Context, token string, leaseID *int64) (TokenState, error) {
 	row, err := s.q.KeepAlive(ctx, db.KeepAliveParams{
 		Token: token, KeepaliveTtlMs: millis(s.settings.KeepaliveTTL), LeaseID: leaseID, Pod: s.settings.Pod,
 	})
 	if err != nil {
 		return TokenState{}, notFoundIfNoRows(err)
 	}
-	if !row.Updated {
+	st, err := keptState(row.Value, row.Updated, row.HasLiveLease, row.AliveUntil, row.LeaseID, row.LeaseExpiresAt, row.Holder)
+	if err == nil {
+		s.changed()
+	}
+	return st, err
+}
+
+// keptState turns what a keep-alive statement returned for one token into
+// its answer: the token's state, or ErrLeaseMismatch when nothing was kept.
+func keptState(token string, updated, hasLiveLease bool, aliveUntil *time.Time, leaseID *int64, leaseExpiresAt *time.Time, holder *string) (TokenState, error) {
+	if !updated || aliveUntil == nil {
 		return TokenState{}, ErrLeaseMismatch
 	}
-	s.changed()
-	st := TokenState{Token: row.Value, Assigned: row.HasLiveLease, AliveUntil: *row.AliveUntil}
-	if row.HasLiveLease {
-		st.LeaseID, st.LeaseExpiresAt, st.Holder = row.LeaseID, row.LeaseExpiresAt, row.Holder
+	st := TokenState{Token: token, Assigned: hasLiveLease, AliveUntil: *aliveUntil}
+	if hasLiveLease {
+		st.LeaseID, st.LeaseExpiresAt, st.Holder = leaseID, leaseExpiresAt, holder
 	}
 	return st, nil
 }

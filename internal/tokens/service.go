@@ -39,10 +39,11 @@ type Service struct {
 	notifier ChangeNotifier
 	// With batching on: the batchers, and the queries (on their own pool)
 	// of the batched statements.
-	assigns   *batcher[AssignRequest, Lease]
-	unblocks  *batcher[unblockReq, struct{}]
-	batchPool *pgxpool.Pool
-	batchQ    *db.Queries
+	assigns    *batcher[AssignRequest, Lease]
+	unblocks   *batcher[leaseRef, struct{}]   // nil without batching
+	keepAlives *batcher[leaseRef, TokenState] // nil without batching
+	batchPool  *pgxpool.Pool
+	batchQ     *db.Queries
 }
 
 // counterSlots is the number of rows in token_counters; writes spread over
