@@ -43,8 +43,9 @@ type Config struct {
 	ShutdownGrace  Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
 	LogLevel       string   `env:"LOG_LEVEL" envDefault:"info"`
 	PodName        string   `env:"POD_NAME"`
-	// Batching coalesces a pod's concurrent assigns and unblocks into one
-	// statement each (on|off); off serves every request with its own.
+	// Batching coalesces a pod's concurrent assigns, unblocks and
+	// keep-alives into one statement per kind (on|off); off serves every
+	// request with its own.
 	Batching Switch `env:"BATCHING" envDefault:"on"`
 }
 

@@ -19,8 +19,9 @@ type Settings struct {
 	KeepaliveTTL time.Duration // how long a token lives without a keep-alive
 	MaxTokens    int64         // pool cap, counted over live and unswept rows
 	Pod          string        // written to every audit row this pod makes
-	// Batching coalesces this pod's concurrent assigns (and unblocks) into
-	// one statement each while another is in flight (BATCHING=on|off).
+	// Batching coalesces this pod's concurrent assigns, unblocks and
+	// keep-alives into one statement per kind while another is in flight
+	// (BATCHING=on|off).
 	Batching bool
 	BatchMax int // requests per batched statement; 0 means DefaultBatchMax
 }
