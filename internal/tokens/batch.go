@@ -167,75 +167,68 @@ func (s *Service) claimBatchOnce(calls []*batchCall[AssignRequest, Lease]) (unse
 
 // runUnblockBatch serves a batch of unblocks of distinct tokens.
 func (s *Service) runUnblockBatch(calls []*batchCall[leaseRef, struct{}]) {
-	live := runnable(calls)
-	switch len(live) {
-	case 0:
-		return
-	case 1:
-		c := live[0]
-		c.err = s.unblockOne(c.ctx, c.req.token, c.req.leaseID)
-		return
-	}
-	toks, leases := leaseArrays(live)
-	ctx, cancel := batchContext(live)
-	defer cancel()
-	rows, err := s.batchQ.ReleaseBatch(ctx, db.ReleaseBatchParams{
-		Tokens: toks, LeaseIds: leases, Pod: s.settings.Pod, Slot: randomSlot(),
-	})
-	if err != nil {
-		err = fmt.Errorf("tokens: unblock: %w", err)
-		for _, c := range live {
-			c.err = err
-		}
-		return
-	}
-	for _, c := range live {
-		c.err = ErrNotFound // unless a row says otherwise
-	}
-	changed := false
-	for _, row := range rows {
-		i := int(row.Ord) - 1
-		if i < 0 || i >= len(live) {
-			err := fmt.Errorf("tokens: unblock batch returned ordinal %d of %d", row.Ord, len(live))
-			for _, c := range live {
-				c.err = err
+	runRefBatch(s, calls, "unblock",
+		func(ctx context.Context, r leaseRef) (struct{}, error) {
+			return struct{}{}, s.unblockOne(ctx, r.token, r.leaseID)
+		},
+		func(ctx context.Context, toks []string, leases []int64) ([]db.ReleaseBatchRow, error) {
+			return s.batchQ.ReleaseBatch(ctx, db.ReleaseBatchParams{
+				Tokens: toks, LeaseIds: leases, Pod: s.settings.Pod, Slot: randomSlot(),
+			})
+		},
+		func(row db.ReleaseBatchRow) (int64, struct{}, error) {
+			switch {
+			case row.Released:
+				return row.Ord, struct{}{}, nil
+			case !row.HasLiveLease:
+				return row.Ord, struct{}{}, ErrNotAssigned
+			default:
+				return row.Ord, struct{}{}, ErrLeaseMismatch
 			}
-			return
-		}
-		switch {
-		case row.Released:
-			live[i].err = nil
-			changed = true
-		case !row.HasLiveLease:
-			live[i].err = ErrNotAssigned
-		default:
-			live[i].err = ErrLeaseMismatch
-		}
-	}
-	if changed {
-		s.changed()
-	}
+		})
 }
 
 // runKeepAliveBatch serves a batch of keep-alives of distinct tokens.
 func (s *Service) runKeepAliveBatch(calls []*batchCall[leaseRef, TokenState]) {
+	runRefBatch(s, calls, "keep-alive",
+		func(ctx context.Context, r leaseRef) (TokenState, error) {
+			return s.keepAliveOne(ctx, r.token, r.leaseID)
+		},
+		func(ctx context.Context, toks []string, leases []int64) ([]db.KeepAliveBatchRow, error) {
+			return s.batchQ.KeepAliveBatch(ctx, db.KeepAliveBatchParams{
+				Tokens: toks, LeaseIds: leases, KeepaliveTtlMs: millis(s.settings.KeepaliveTTL), Pod: s.settings.Pod,
+			})
+		},
+		func(row db.KeepAliveBatchRow) (int64, TokenState, error) {
+			st, err := keptState(row.Value, row.Updated, row.HasLiveLease, row.AliveUntil, row.LeaseID, row.LeaseExpiresAt, row.Holder)
+			return row.Ord, st, err
+		})
+}
+
+// runRefBatch serves a batch of requests that each name a distinct token
+// (unblocks, keep-alives): a lone request takes the one-token statement
+// (one); more share one statement (many), whose rows each answer the request
+// at their ordinal (answer). A request no row answers is ErrNotFound.
+func runRefBatch[Res, Row any](s *Service, calls []*batchCall[leaseRef, Res], what string,
+	one func(context.Context, leaseRef) (Res, error),
+	many func(ctx context.Context, toks []string, leases []int64) ([]Row, error),
+	answer func(Row) (ord int64, res Res, err error),
+) {
 	live := runnable(calls)
 	switch len(live) {
 	case 0:
 		return
 	case 1:
 		c := live[0]
-		c.res, c.err = s.keepAliveOne(c.ctx, c.req.token, c.req.leaseID)
+		c.res, c.err = one(c.ctx, c.req)
 		return
 	}
 	toks, leases := leaseArrays(live)
 	ctx, cancel := batchContext(live)
 	defer cancel()
-	rows, err := s.batchQ.KeepAliveBatch(ctx, db.KeepAliveBatchParams{
-		Tokens: toks, LeaseIds: leases, KeepaliveTtlMs: millis(s.settings.KeepaliveTTL), Pod: s.settings.Pod,
-	})
+	rows, err := many(ctx, toks, leases)
 	if err != nil {
-		err = fmt.Errorf("tokens: keep-alive: %w", err)
+		err = fmt.Errorf("tokens: %s: %w", what, err)
 		for _, c := range live {
 			c.err = err
 		}
@@ -246,16 +239,19 @@ func (s *Service) runKeepAliveBatch(calls []*batchCall[leaseRef, TokenState]) {
 	}
 	changed := false
 	for _, row := range rows {
-		i := int(row.Ord) - 1
+		ord, res, err := answer(row)
+		i := int(ord) - 1
 		if i < 0 || i >= len(live) {
-			err := fmt.Errorf("tokens: keep-alive batch returned ordinal %d of %d", row.Ord, len(live))
+			// Cannot happen with the statements as written; refuse to guess.
+			err := fmt.Errorf("tokens: %s batch returned ordinal %d of %d", what, ord, len(live))
+			var zero Res
 			for _, c := range live {
-				c.res, c.err = TokenState{}, err
+				c.res, c.err = zero, err
 			}
 			return
 		}
-		live[i].res, live[i].err = keptState(row.Value, row.Updated, row.HasLiveLease, row.AliveUntil, row.LeaseID, row.LeaseExpiresAt, row.Holder)
-		changed = changed || live[i].err == nil
+		live[i].res, live[i].err = res, err
+		changed = changed || err == nil
 	}
 	if changed {
 		s.changed()
