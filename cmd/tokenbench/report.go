@@ -61,14 +61,7 @@ func (s *summary) ratio(pool, clients int, a, b string, fa, fb func(measurement)
 	if len(ra) == 0 || len(rb) == 0 {
 		return 0, false
 	}
-	var v []float64
-	for _, x := range ra {
-		for _, y := range rb {
-			if x.Round == y.Round && fb(y) != 0 {
-				v = append(v, fa(x)/fb(y))
-			}
-		}
-	}
+	v := roundRatios(ra, rb, fa, fb)
 	if len(v) == 0 {
 		ma, _ := s.med(pool, clients, a, fa)
 		mb, _ := s.med(pool, clients, b, fb)
@@ -80,18 +73,24 @@ func (s *summary) ratio(pool, clients int, a, b string, fa, fb func(measurement)
 	return median(v), true
 }
 
-// poolRatio is the median over rounds of f at pool a / f at pool b, same
-// clients and variant, each round's pools measured one after the other.
-func (s *summary) poolRatio(a, b, clients int, variant string, f func(measurement) float64) (float64, bool) {
-	ra, rb := s.get(a, clients, variant), s.get(b, clients, variant)
+// roundRatios pairs the measurements of ra and rb taken in the same round
+// (side by side) and returns fa(x)/fb(y) for each pair.
+func roundRatios(ra, rb []measurement, fa, fb func(measurement) float64) []float64 {
 	var v []float64
 	for _, x := range ra {
 		for _, y := range rb {
-			if x.Round == y.Round && f(y) != 0 {
-				v = append(v, f(x)/f(y))
+			if x.Round == y.Round && fb(y) != 0 {
+				v = append(v, fa(x)/fb(y))
 			}
 		}
 	}
+	return v
+}
+
+// poolRatio is the median over rounds of f at pool a / f at pool b, same
+// clients and variant, each round's pools measured one after the other.
+func (s *summary) poolRatio(a, b, clients int, variant string, f func(measurement) float64) (float64, bool) {
+	v := roundRatios(s.get(a, clients, variant), s.get(b, clients, variant), f, f)
 	if len(v) == 0 {
 		return 0, false
 	}
