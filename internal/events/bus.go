@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tokenlease/tokenlease/db"
+	"github.com/tokenlease/tokenlease/db/eventsdb"
 )
 
 // Config tunes the events layer; zero values take the defaults.
@@ -75,7 +75,7 @@ type Bus struct {
 // New builds the events layer on pool. Start runs it; Close ends it.
 func New(pool *pgxpool.Pool, cfg Config) *Bus {
 	cfg = cfg.withDefaults()
-	q := db.New(pool)
+	q := eventsdb.New(pool)
 	b := &Bus{
 		hub:    newHub(cfg.StreamBuffer),
 		log:    NewLog(q),

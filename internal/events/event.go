@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokenlease/tokenlease/db"
+	"github.com/tokenlease/tokenlease/db/eventsdb"
 )
 
 // The kinds of change, as the token_events table names them.
@@ -52,7 +52,7 @@ type eventData struct {
 // timeLayout is RFC 3339 in UTC with microseconds, as the REST API writes times.
 const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
-func eventFromRow(r db.ReadEventsRow) Event {
+func eventFromRow(r eventsdb.ReadEventsRow) Event {
 	e := Event{
 		Pos:  Position{Xid: r.Xid, ID: r.ID},
 		Kind: r.Kind, Token: r.Token, LeaseID: r.LeaseID, Holder: r.Holder, At: r.At,

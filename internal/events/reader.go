@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tokenlease/tokenlease/db"
+	"github.com/tokenlease/tokenlease/db/eventsdb"
 )
 
 // reader is the pod's one reader of the change log. It keeps the cursor, reads
@@ -82,7 +82,7 @@ func (r *reader) connect(ctx context.Context) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.conn, r.log = conn, NewLog(db.New(conn))
+	r.conn, r.log = conn, NewLog(eventsdb.New(conn))
 	return r.log, nil
 }
 
