@@ -28,9 +28,10 @@ import (
 
 // Options change how a pod runs, for tests and tools.
 type Options struct {
-	// DisableSweeper runs the pod without River's periodic sweeps, to show
-	// that expiry never waits for them.
-	DisableSweeper bool
+	// DisableJobs runs the pod without River's background jobs (the sweeps
+	// and the audit partitions' upkeep), to show that expiry never waits for
+	// them.
+	DisableJobs bool
 	// DisableEvents runs the pod without the events layer (no change stream,
 	// no doorbell, assign?wait= does not wait), to measure what it costs.
 	DisableEvents bool
@@ -53,22 +54,8 @@ const defaultMaxConns = 12
 // New creates the database if needed, applies migrations, and builds the pod.
 // Start begins the background work; Close releases everything.
 func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
-	if err := migrate.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
-		return nil, err
-	}
-	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	pool, err := connectMigrated(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	if !hasPoolMaxConns(cfg.DatabaseURL) {
-		poolCfg.MaxConns = defaultMaxConns
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
-	}
-	if err := migrate.Up(ctx, pool); err != nil {
-		pool.Close()
 		return nil, err
 	}
 	a := &App{Config: cfg, Pool: pool}
@@ -77,8 +64,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		a.Events = events.New(pool, events.Config{Logger: slog.Default().With("component", "events")})
 		notifier = a.Events
 	}
-	a.Service = tokens.NewService(pool, cfg.Settings(), notifier)
-	if !opts.DisableSweeper {
+	a.Service = tokens.NewService(pool, Settings(cfg), notifier)
+	if !opts.DisableJobs {
 		a.river, err = jobs.NewClient(pool, a.Service, jobs.Options{
 			SweepInterval:  time.Duration(cfg.SweepInterval),
 			SweepBatchSize: cfg.SweepBatchSize,
@@ -97,6 +84,54 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	a.Handler = httpapi.NewHandler(a.Service, hopts)
 	return a, nil
+}
+
+// Migrate creates the database if needed and applies the migrations, without
+// building a pod: `tokend migrate`.
+func Migrate(ctx context.Context, cfg config.Config) error {
+	pool, err := connectMigrated(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	pool.Close()
+	return nil
+}
+
+// connectMigrated creates the database if needed, connects, and applies the
+// migrations.
+func connectMigrated(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
+	if err := migrate.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if !hasPoolMaxConns(cfg.DatabaseURL) {
+		poolCfg.MaxConns = defaultMaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if err := migrate.Up(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// Settings is the domain's share of the configuration.
+func Settings(cfg config.Config) tokens.Settings {
+	return tokens.Settings{
+		LeaseTTL:     time.Duration(cfg.LeaseTTL),
+		MaxLeaseTTL:  time.Duration(cfg.MaxLeaseTTL),
+		KeepaliveTTL: time.Duration(cfg.KeepaliveTTL),
+		MaxTokens:    cfg.MaxTokens,
+		Pod:          cfg.PodName,
+		Batching:     bool(cfg.Batching),
+		BatchMax:     cfg.BatchMax,
+	}
 }
 
 func (a *App) ready(ctx context.Context) error {

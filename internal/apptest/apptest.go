@@ -35,9 +35,9 @@ func WithConfig(f func(*config.Config)) Option {
 	return func(c *config.Config, _ *app.Options) { f(c) }
 }
 
-// WithoutSweeper starts the pod without River's sweeps.
+// WithoutSweeper starts the pod without River's sweeps (nor its other jobs).
 func WithoutSweeper() Option {
-	return func(_ *config.Config, o *app.Options) { o.DisableSweeper = true }
+	return func(_ *config.Config, o *app.Options) { o.DisableJobs = true }
 }
 
 var podSeq atomic.Int64

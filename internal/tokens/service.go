@@ -12,7 +12,8 @@ import (
 	"github.com/tokenlease/tokenlease/db"
 )
 
-// Settings are the knobs of the domain, taken from the configuration.
+// Settings are the knobs of the domain; internal/app fills them from the
+// configuration.
 type Settings struct {
 	LeaseTTL     time.Duration // lease length when an assign names none
 	MaxLeaseTTL  time.Duration // the longest lease an assign may ask for
@@ -62,9 +63,6 @@ func NewService(conns *pgxpool.Pool, settings Settings, notifier ChangeNotifier)
 	s.initBatchers()
 	return s
 }
-
-// Settings returns the settings the service runs with.
-func (s *Service) Settings() Settings { return s.settings }
 
 func (s *Service) changed() {
 	if s.notifier != nil {
