@@ -1,7 +1,8 @@
 // Package app assembles one pod of the service from its configuration: the
-// database (created and migrated), the connection pool, the domain service,
-// River's background jobs and the HTTP handler. cmd/tokend and the tests both
-// build pods through it, so a test runs exactly what production runs.
+// database (created and migrated), the connections, the domain service and
+// its settings, the events layer and the long-poll, River's background jobs
+// and the HTTP handler. cmd/tokend and the tests both build pods through it,
+// so a test runs exactly what production runs.
 package app
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/tokenlease/tokenlease/internal/events"
 	"github.com/tokenlease/tokenlease/internal/httpapi"
 	"github.com/tokenlease/tokenlease/internal/jobs"
+	"github.com/tokenlease/tokenlease/internal/longpoll"
 	"github.com/tokenlease/tokenlease/internal/migrate"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
@@ -43,7 +45,8 @@ type App struct {
 	Pool    *pgxpool.Pool
 	Service *tokens.Service
 	Handler http.Handler
-	Events  *events.Bus // the events layer; nil when disabled
+	Events  *events.Bus      // the events layer; nil when disabled
+	Waiter  *longpoll.Waiter // assign?wait=; nil without the events layer
 	river   *river.Client[pgx.Tx]
 }
 
@@ -79,8 +82,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	hopts := httpapi.Options{Ready: a.ready}
 	if a.Events != nil {
-		hopts.Waiter = a.Events.NewWaiter(a.Service)
-		hopts.Events = a.Events.Handler()
+		a.Waiter = longpoll.New(a.Events, a.Service, slog.Default().With("component", "longpoll"))
+		hopts.Waiter = a.Waiter
+		hopts.Events = a.Events
 	}
 	a.Handler = httpapi.NewHandler(a.Service, hopts)
 	return a, nil

@@ -48,6 +48,17 @@ func NewPod(t testing.TB, opts ...Option) *Pod {
 	return NewPodOn(t, testdb.NewURL(t), opts...)
 }
 
+// NewPods starts n pods on one fresh database, as a deployment of n replicas.
+func NewPods(t testing.TB, n int, opts ...Option) []*Pod {
+	t.Helper()
+	url := testdb.NewURL(t)
+	pods := make([]*Pod, n)
+	for i := range pods {
+		pods[i] = NewPodOn(t, url, opts...)
+	}
+	return pods
+}
+
 // NewPodOn starts a pod on the given database.
 func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
 	t.Helper()
@@ -102,6 +113,7 @@ func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
 // Response is a decoded HTTP answer.
 type Response struct {
 	Status int
+	Header http.Header
 	Body   []byte
 }
 
@@ -160,7 +172,7 @@ func (p *Pod) Do(t testing.TB, method, path string, body []byte) Response {
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
-	return Response{Status: resp.StatusCode, Body: b}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
 // Call sends v as a JSON body (nil for none).

@@ -23,7 +23,7 @@ func TestThreePodsSeeEachOthersChanges(t *testing.T) {
 	t.Parallel()
 	url := testdb.NewURL(t)
 	a, b, c := apptest.NewPodOn(t, url), apptest.NewPodOn(t, url), apptest.NewPodOn(t, url)
-	generate(t, a, 1)
+	a.Generate(t, 1)
 	streams := map[string]*stream{
 		"B": openStream(t, b, "/tokens/events?kind=assigned,unblocked", ""),
 		"C": openStream(t, c, "/tokens/events?kind=assigned,unblocked", ""),
@@ -35,10 +35,10 @@ func TestThreePodsSeeEachOthersChanges(t *testing.T) {
 	var lastLease int64
 	for range cycles {
 		start := time.Now()
-		l := assign(t, a, "")
+		l := a.Assign(t, nil)
 		sent[opKey{"assigned", l.LeaseID}] = start
 		start = time.Now()
-		unblock(t, a, l)
+		a.Unblock(t, l)
 		sent[opKey{"unblocked", l.LeaseID}] = start
 		order = append(order, opKey{"assigned", l.LeaseID}, opKey{"unblocked", l.LeaseID})
 		lastLease = l.LeaseID
@@ -75,7 +75,7 @@ func TestEveryPodSeesEveryPod(t *testing.T) {
 	}
 	var want []string
 	for _, p := range pods {
-		want = append(want, generate(t, p, 2)...)
+		want = append(want, p.Generate(t, 2)...)
 	}
 	for i, s := range streams {
 		got := s.collect(t, 30*time.Second, func(ev sseEvent) bool { return ev.payload(t)["token"] == want[len(want)-1] })

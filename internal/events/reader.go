@@ -114,7 +114,7 @@ func (r *reader) run(ctx context.Context) {
 	if !ok {
 		return
 	}
-	r.hub.start(cursor)
+	r.hub.Start(cursor)
 
 	retry := newBackoff(50*time.Millisecond, 5*time.Second)
 	heldDelay := heldBackFirst
@@ -228,7 +228,7 @@ func (r *reader) catchUp(ctx context.Context, cursor *Position, refine bool) (n 
 		if len(batch) > 0 {
 			n += len(batch)
 			*cursor = batch[len(batch)-1].Pos
-			r.hub.publish(batch)
+			r.hub.Publish(batch)
 		}
 		if len(batch) < r.batch {
 			break
@@ -256,7 +256,7 @@ func (r *reader) catchUp(ctx context.Context, cursor *Position, refine bool) (n 
 		if len(batch) > 0 {
 			n += len(batch)
 			*cursor = batch[len(batch)-1].Pos
-			r.hub.publish(batch)
+			r.hub.Publish(batch)
 		}
 		if len(batch) < r.batch {
 			return n, false, true, nil
