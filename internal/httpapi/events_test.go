@@ -117,7 +117,7 @@ func TestStreamDropsSlowClient(t *testing.T) {
 	release := w.hold()
 	h.Publish([]events.Event{testEvent(100, 1, events.KindAssigned)})
 	waitSignal(t, w.entered, "the handler to write the first event") // now stuck in Write
-	for id := int64(2); id <= 6; id++ {                                      // 4 fill the buffer, the 5th drops the stream
+	for id := int64(2); id <= 6; id++ {                              // 4 fill the buffer, the 5th drops the stream
 		h.Publish([]events.Event{testEvent(100, id, events.KindAssigned)})
 	}
 	close(release)
