@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tokenlease/tokenlease/internal/apptest"
-	"github.com/tokenlease/tokenlease/internal/testdb"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -35,8 +34,8 @@ func killConnections(t *testing.T, pod *apptest.Pod) int {
 // are made while each kill is being recovered from does, and is waited for.
 func TestListenConnectionKilled(t *testing.T) {
 	t.Parallel()
-	url := testdb.NewURL(t)
-	a, b := apptest.NewPodOn(t, url), apptest.NewPodOn(t, url)
+	pods := apptest.NewPods(t, 2)
+	a, b := pods[0], pods[1]
 	a.Generate(t, 3)
 	s := openStream(t, b, "/tokens/events?kind=assigned,unblocked", "")
 	apptest.Eventually(t, 10*time.Second, "both pods to listen", func() bool {

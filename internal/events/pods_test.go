@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tokenlease/tokenlease/internal/apptest"
-	"github.com/tokenlease/tokenlease/internal/testdb"
 )
 
 // opKey names one expected event: its kind and lease id.
@@ -21,8 +20,8 @@ type opKey struct {
 // commit-to-delivery: the request also waits for the statement).
 func TestThreePodsSeeEachOthersChanges(t *testing.T) {
 	t.Parallel()
-	url := testdb.NewURL(t)
-	a, b, c := apptest.NewPodOn(t, url), apptest.NewPodOn(t, url), apptest.NewPodOn(t, url)
+	pods := apptest.NewPods(t, 3)
+	a, b, c := pods[0], pods[1], pods[2]
 	a.Generate(t, 1)
 	streams := map[string]*stream{
 		"B": openStream(t, b, "/tokens/events?kind=assigned,unblocked", ""),
@@ -67,8 +66,7 @@ func TestThreePodsSeeEachOthersChanges(t *testing.T) {
 // Changes made through every pod reach every stream.
 func TestEveryPodSeesEveryPod(t *testing.T) {
 	t.Parallel()
-	url := testdb.NewURL(t)
-	pods := []*apptest.Pod{apptest.NewPodOn(t, url), apptest.NewPodOn(t, url), apptest.NewPodOn(t, url)}
+	pods := apptest.NewPods(t, 3)
 	var streams []*stream
 	for _, p := range pods {
 		streams = append(streams, openStream(t, p, "/tokens/events?kind=generated", ""))

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tokenlease/tokenlease/internal/apptest"
-	"github.com/tokenlease/tokenlease/internal/testdb"
 )
 
 // A client that reconnects with Last-Event-ID gets exactly the events it
@@ -14,8 +13,8 @@ import (
 // duplicate at the switch; on another pod too.
 func TestResumeWithLastEventID(t *testing.T) {
 	t.Parallel()
-	url := testdb.NewURL(t)
-	a, b := apptest.NewPodOn(t, url), apptest.NewPodOn(t, url)
+	pods := apptest.NewPods(t, 2)
+	a, b := pods[0], pods[1]
 	a.Generate(t, 1)
 
 	s1 := openStream(t, a, "/tokens/events?kind=assigned,unblocked", "")

@@ -64,8 +64,8 @@ func receive(t *testing.T, ch <-chan waitResult, within time.Duration) waitResul
 // A waiter on B is woken by an unblock on A.
 func TestWaitWokenByUnblockOnOtherPod(t *testing.T) {
 	t.Parallel()
-	url := testdb.NewURL(t)
-	a, b := apptest.NewPodOn(t, url), apptest.NewPodOn(t, url)
+	pods := apptest.NewPods(t, 2)
+	a, b := pods[0], pods[1]
 	tok := a.Generate(t, 1)[0]
 	held := a.Assign(t, nil)
 	res := startWaiter(context.Background(), b, "20s")
@@ -130,8 +130,8 @@ func TestWaitTimesOut(t *testing.T) {
 // a different token, and the other 90 time out.
 func TestWaitHundredWaitersTenTokens(t *testing.T) {
 	t.Parallel()
-	url := testdb.NewURL(t)
-	a, b, c := apptest.NewPodOn(t, url), apptest.NewPodOn(t, url), apptest.NewPodOn(t, url)
+	pods := apptest.NewPods(t, 3)
+	a, b, c := pods[0], pods[1], pods[2]
 	a.Generate(t, 10)
 	var held []apptest.Lease
 	for range 10 {
@@ -181,8 +181,8 @@ func TestWaitHundredWaitersTenTokens(t *testing.T) {
 // token freed afterwards stays free.
 func TestWaitDisconnectLeaksNoLease(t *testing.T) {
 	t.Parallel()
-	url := testdb.NewURL(t)
-	a, b := apptest.NewPodOn(t, url), apptest.NewPodOn(t, url)
+	pods := apptest.NewPods(t, 2)
+	a, b := pods[0], pods[1]
 	s := openStream(t, b, "/tokens/events?kind=unblocked,assigned", "")
 	tok := a.Generate(t, 1)[0]
 	held := a.Assign(t, nil)

@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/tokenlease/tokenlease/internal/testdb"
+	"github.com/tokenlease/tokenlease/internal/apptest/wait"
 )
 
 // gatedRunner is a batch runner whose first batch blocks until released, so
@@ -55,21 +53,19 @@ func (g *gatedRunner) got() [][]string {
 	return slices.Clone(g.batches)
 }
 
-// waitQueued waits until n requests sit in the batcher's queue.
+// waitQueued waits until n requests sit in the batcher's queue, failing the
+// test when more do, or when they do not within a generous deadline.
 func waitQueued[Req, Res any](t *testing.T, b *batcher[Req, Res], n int) {
 	t.Helper()
-	for {
+	wait.Eventually(t, 10*time.Second, fmt.Sprintf("%d queued requests", n), func() bool {
 		b.mu.Lock()
 		q := len(b.queue)
 		b.mu.Unlock()
-		if q == n {
-			return
-		}
 		if q > n {
 			t.Fatalf("queue holds %d requests, want %d", q, n)
 		}
-		time.Sleep(time.Millisecond) // polling for a state, not timing anything
-	}
+		return q == n
+	})
 }
 
 type result struct {
@@ -175,16 +171,6 @@ func TestBatcherPanicAnswersEveryone(t *testing.T) {
 // The batched statements, driven directly with several requests at once, so
 // that each shape of batch is exercised whatever the scheduling.
 
-func batchService(t *testing.T, pool *pgxpool.Pool) *Service {
-	t.Helper()
-	s := NewService(pool, Settings{
-		LeaseTTL: time.Minute, MaxLeaseTTL: time.Hour, KeepaliveTTL: time.Hour,
-		MaxTokens: 1_000_000, Pod: "batch-test", Batching: true,
-	}, nil)
-	t.Cleanup(s.Close)
-	return s
-}
-
 func assignCalls(reqs ...AssignRequest) []*batchCall[AssignRequest, Lease] {
 	calls := make([]*batchCall[AssignRequest, Lease], len(reqs))
 	for i, r := range reqs {
@@ -196,8 +182,8 @@ func assignCalls(reqs ...AssignRequest) []*batchCall[AssignRequest, Lease] {
 func TestClaimBatchStatement(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testdb.NewPool(t)
-	s := batchService(t, pool)
+	bundle := setup(t)
+	pool, s := bundle.Conns, bundle.Svc
 	if _, err := s.Generate(ctx, 5); err != nil {
 		t.Fatal(err)
 	}
@@ -303,8 +289,8 @@ func TestClaimBatchStatement(t *testing.T) {
 func TestReleaseBatchStatement(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testdb.NewPool(t)
-	s := batchService(t, pool)
+	bundle := setup(t)
+	pool, s := bundle.Conns, bundle.Svc
 	if _, err := s.Generate(ctx, 5); err != nil {
 		t.Fatal(err)
 	}
