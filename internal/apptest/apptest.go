@@ -1,6 +1,8 @@
 // Package apptest starts real pods of the service inside a test: each pod is
 // built by package app exactly as tokend builds it, serves HTTP on a loopback
-// port, and is shut down when the test ends. Tests then speak HTTP to it.
+// port, and is shut down when the test ends. Tests then speak HTTP to it:
+// raw (Do, Call) or through the API's common steps (calls.go), and wait on
+// conditions with Eventually. It is the one test kit of black-box tests.
 package apptest
 
 import (
