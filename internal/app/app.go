@@ -42,7 +42,7 @@ type Options struct {
 // App is one running pod.
 type App struct {
 	Config  config.Config
-	Pool    *pgxpool.Pool
+	Pool    *pgxpool.Pool // the pod's database connections (pgx), not a pool of tokens
 	Service *tokens.Service
 	Handler http.Handler
 	Events  *events.Bus      // the events layer; nil when disabled
@@ -50,33 +50,33 @@ type App struct {
 	river   *river.Client[pgx.Tx]
 }
 
-// defaultMaxConns sizes the pool when DATABASE_URL does not: PostgreSQL on a
+// defaultMaxConns sizes the connection pool when DATABASE_URL does not: PostgreSQL on a
 // small machine does best with few busy connections.
 const defaultMaxConns = 12
 
 // New creates the database if needed, applies migrations, and builds the pod.
 // Start begins the background work; Close releases everything.
 func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
-	pool, err := connectMigrated(ctx, cfg)
+	conns, err := connectMigrated(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Pool: pool}
+	a := &App{Config: cfg, Pool: conns}
 	var notifier tokens.ChangeNotifier
 	if !opts.DisableEvents {
-		a.Events = events.New(pool, events.Config{Logger: slog.Default().With("component", "events")})
+		a.Events = events.New(conns, events.Config{Logger: slog.Default().With("component", "events")})
 		notifier = a.Events
 	}
-	a.Service = tokens.NewService(pool, Settings(cfg), notifier)
+	a.Service = tokens.NewService(conns, Settings(cfg), notifier)
 	if !opts.DisableJobs {
-		a.river, err = jobs.NewClient(pool, a.Service, jobs.Options{
+		a.river, err = jobs.NewClient(conns, a.Service, jobs.Options{
 			SweepInterval:  time.Duration(cfg.SweepInterval),
 			SweepBatchSize: cfg.SweepBatchSize,
 			AuditRetention: time.Duration(cfg.AuditRetention),
 			Logger:         slog.Default().With("component", "river"),
 		})
 		if err != nil {
-			pool.Close()
+			conns.Close()
 			return nil, err
 		}
 	}
@@ -93,11 +93,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 // Migrate creates the database if needed and applies the migrations, without
 // building a pod: `tokend migrate`.
 func Migrate(ctx context.Context, cfg config.Config) error {
-	pool, err := connectMigrated(ctx, cfg)
+	conns, err := connectMigrated(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	pool.Close()
+	conns.Close()
 	return nil
 }
 
@@ -114,15 +114,15 @@ func connectMigrated(ctx context.Context, cfg config.Config) (*pgxpool.Pool, err
 	if !hasPoolMaxConns(cfg.DatabaseURL) {
 		poolCfg.MaxConns = defaultMaxConns
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	conns, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if err := migrate.Up(ctx, pool); err != nil {
-		pool.Close()
+	if err := migrate.Up(ctx, conns); err != nil {
+		conns.Close()
 		return nil, err
 	}
-	return pool, nil
+	return conns, nil
 }
 
 // Settings is the domain's share of the configuration.
@@ -165,7 +165,7 @@ func (a *App) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the background work and closes the pool.
+// Close stops the background work and closes the connections.
 func (a *App) Close(ctx context.Context) {
 	a.closeEvents()
 	if a.river != nil {
@@ -212,7 +212,7 @@ func (a *App) closeEvents() {
 	}
 }
 
-// hasPoolMaxConns reports whether DATABASE_URL sizes the pool itself
+// hasPoolMaxConns reports whether DATABASE_URL sizes the connection pool itself
 // (pgxpool reads pool_max_conns from the URL or keyword string).
 func hasPoolMaxConns(databaseURL string) bool {
 	return strings.Contains(databaseURL, "pool_max_conns")
