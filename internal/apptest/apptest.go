@@ -158,34 +158,54 @@ func (p *Pod) Do(t testing.TB, method, path string, body []byte) Response {
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequest(method, p.URL+path, rd)
+	r, err := p.SendRaw(method, path, rd)
 	if err != nil {
-		t.Fatalf("request %s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// Call sends v as a JSON body (nil for none).
+func (p *Pod) Call(t testing.TB, method, path string, v any) Response {
+	t.Helper()
+	r, err := p.Send(method, path, v)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// Send is Call for any goroutine: it returns errors instead of failing the
+// test.
+func (p *Pod) Send(method, path string, v any) (Response, error) {
+	if v == nil {
+		return p.SendRaw(method, path, nil)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Response{}, err
+	}
+	return p.SendRaw(method, path, bytes.NewReader(b))
+}
+
+// SendRaw sends body as it is (nil for none; a reader whose length net/http
+// cannot see goes chunked) and returns errors instead of failing the test.
+func (p *Pod) SendRaw(method, path string, body io.Reader) (Response, error) {
+	req, err := http.NewRequest(method, p.URL+path, body)
+	if err != nil {
+		return Response{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := p.Client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return Response{}, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, path, err)
+	r := Response{Status: resp.StatusCode, Header: resp.Header}
+	if r.Body, err = io.ReadAll(resp.Body); err != nil {
+		return r, fmt.Errorf("read body: %w", err)
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
-}
-
-// Call sends v as a JSON body (nil for none).
-func (p *Pod) Call(t testing.TB, method, path string, v any) Response {
-	t.Helper()
-	if v == nil {
-		return p.Do(t, method, path, nil)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatalf("marshal: %v", err)
-	}
-	return p.Do(t, method, path, b)
+	return r, nil
 }

@@ -4,10 +4,8 @@ package httpapi_test
 // calls for the common steps are apptest's.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -68,31 +66,8 @@ func wantHealthy(t testing.TB, pod *apptest.Pod) {
 // send is a request that is safe to make from any goroutine: it returns
 // errors instead of failing the test.
 func send(pod *apptest.Pod, method, path string, body any) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, pod.URL+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := pod.Client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, nil, err
-	}
-	return resp.StatusCode, b, nil
+	r, err := pod.Send(method, path, body)
+	return r.Status, r.Body, err
 }
 
 // errorCodeOf returns error.code of an error body, or "" when there is none.

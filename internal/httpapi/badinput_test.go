@@ -35,21 +35,11 @@ func sendRaw(t testing.TB, pod *apptest.Pod, method, path, body string, chunked 
 			rd = io.MultiReader(rd) // not a type whose length http can see
 		}
 	}
-	req, err := http.NewRequest(method, pod.URL+path, rd)
-	if err != nil {
-		t.Fatalf("request: %v", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := pod.Client.Do(req)
+	r, err := pod.SendRaw(method, path, rd)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read: %v", method, path, err)
-	}
-	return apptest.Response{Status: resp.StatusCode, Body: b}
+	return r
 }
 
 // q renders a Go value as JSON, for building bodies around real tokens.
