@@ -132,7 +132,8 @@ func TestDeadTokenIsNeverServedWithoutSweeper(t *testing.T) {
 
 func TestSweeperRemovesDeadTokens(t *testing.T) {
 	t.Parallel()
-	pod := apptest.NewPod(t, withKeepaliveTTL(300*time.Millisecond), withSweepInterval(100*time.Millisecond))
+	// The tokens must live until the assign below, however loaded the machine.
+	pod := apptest.NewPod(t, withKeepaliveTTL(2*time.Second), withSweepInterval(100*time.Millisecond))
 	tokens := pod.Generate(t, 3)
 	leased := pod.Assign(t, map[string]any{"holder": "h"})
 

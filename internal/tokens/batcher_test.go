@@ -194,7 +194,9 @@ func TestClaimBatchStatement(t *testing.T) {
 		AssignRequest{Holder: "h0", TTL: time.Minute},
 		AssignRequest{TTL: 2 * time.Minute},
 		AssignRequest{Holder: "h2", TTL: 3 * time.Minute},
-		AssignRequest{Holder: "h3", TTL: 200 * time.Millisecond},
+		// Milliseconds count, and the lease must not lapse by itself before
+		// the test lapses it (below): a loaded machine may take long.
+		AssignRequest{Holder: "h3", TTL: time.Hour + 200*time.Millisecond},
 	)
 	s.runAssignBatch(calls)
 	seen := map[string]bool{}
@@ -236,7 +238,7 @@ func TestClaimBatchStatement(t *testing.T) {
 		t.Fatalf("with one free token: %d assigned, %d no_free_token", ok, empty)
 	}
 
-	// Nothing free; the 200ms lease lapses: the batch takes it (the lapsed
+	// Nothing free; h3's lease lapses: the batch takes it (the lapsed
 	// lease is released on the audit trail), and the other request gets
 	// no_free_token.
 	var lapsedToken string
