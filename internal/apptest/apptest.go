@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenlease/tokenlease/internal/apidoc/apidoctest"
 	"github.com/tokenlease/tokenlease/internal/app"
 	"github.com/tokenlease/tokenlease/internal/config"
 	"github.com/tokenlease/tokenlease/internal/testdb"
@@ -94,7 +95,8 @@ func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
 		App: a,
 		Client: &http.Client{
 			Timeout:   90 * time.Second,
-			Transport: &http.Transport{MaxIdleConnsPerHost: 128},
+			// Every answer a test receives is checked against the OpenAPI document.
+			Transport: apidoctest.NewValidatingTransport(t, &http.Transport{MaxIdleConnsPerHost: 128}),
 		},
 	}
 }
