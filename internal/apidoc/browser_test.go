@@ -109,4 +109,3 @@ func TestDocsPageInABrowser(t *testing.T) {
 	}
 	t.Logf("screenshot: %s", out)
 }
-

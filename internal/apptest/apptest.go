@@ -94,7 +94,7 @@ func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
 		URL: "http://" + ln.Addr().String(),
 		App: a,
 		Client: &http.Client{
-			Timeout:   90 * time.Second,
+			Timeout: 90 * time.Second,
 			// Every answer a test receives is checked against the OpenAPI document.
 			Transport: apidoctest.NewValidatingTransport(t, &http.Transport{MaxIdleConnsPerHost: 128}),
 		},
