@@ -94,9 +94,8 @@ func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
 		URL: "http://" + ln.Addr().String(),
 		App: a,
 		Client: &http.Client{
-			Timeout: 90 * time.Second,
-			// Every answer a test receives is checked against the OpenAPI document.
-			Transport: apidoctest.NewValidatingTransport(t, &http.Transport{MaxIdleConnsPerHost: 128}),
+			Timeout:   90 * time.Second,
+			Transport: apidoctest.NewValidatingTransport(t, &http.Transport{MaxIdleConnsPerHost: 128}), // every answer checked against the OpenAPI document
 		},
 	}
 }
