@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenlease/tokenlease/internal/apidoc/apidoctest"
 	"github.com/tokenlease/tokenlease/internal/app"
 	"github.com/tokenlease/tokenlease/internal/config"
 	"github.com/tokenlease/tokenlease/internal/testdb"
@@ -107,7 +108,7 @@ func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
 		App: a,
 		Client: &http.Client{
 			Timeout:   90 * time.Second,
-			Transport: &http.Transport{MaxIdleConnsPerHost: 128},
+			Transport: apidoctest.NewValidatingTransport(t, &http.Transport{MaxIdleConnsPerHost: 128}), // every answer checked against the OpenAPI document
 		},
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tokenlease/tokenlease/internal/apidoc"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -56,6 +57,7 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 
 	r.GET("/healthz", func(c *gin.Context) { writeJSON(c, http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.ready)
+	apidoc.Register(r) // /openapi.json, /docs
 
 	t := r.Group("/tokens")
 	t.POST("/generate", h.generate)
