@@ -12,19 +12,19 @@ import (
 // them with errors.Is; a call that never got an answer (every base URL
 // unreachable) matches ErrUnavailable.
 var (
-	ErrInvalidRequest  = errors.New("tokenlease: invalid request")   // invalid_request, payload_too_large
-	ErrNotFound        = errors.New("tokenlease: token not found")   // not_found
-	ErrNoFreeToken     = errors.New("tokenlease: no free token")     // no_free_token
+	ErrInvalidRequest  = errors.New("tokenlease: invalid request")    // invalid_request, payload_too_large
+	ErrNotFound        = errors.New("tokenlease: token not found")    // not_found
+	ErrNoFreeToken     = errors.New("tokenlease: no free token")      // no_free_token
 	ErrNotAssigned     = errors.New("tokenlease: token not assigned") // not_assigned
-	ErrLeaseMismatch   = errors.New("tokenlease: lease mismatch")    // lease_mismatch
-	ErrPoolFull        = errors.New("tokenlease: pool full")         // pool_full
-	ErrPoolNotFound    = errors.New("tokenlease: pool not found")    // pool_not_found
-	ErrPoolNotEmpty    = errors.New("tokenlease: pool not empty")    // pool_not_empty
-	ErrPoolProtected   = errors.New("tokenlease: pool protected")    // pool_protected
-	ErrUnauthenticated = errors.New("tokenlease: unauthenticated")   // unauthenticated
-	ErrForbidden       = errors.New("tokenlease: forbidden")         // forbidden
-	ErrRateLimited     = errors.New("tokenlease: rate limited")      // rate_limited
-	ErrUnavailable     = errors.New("tokenlease: unavailable")       // unavailable, and no answer at all
+	ErrLeaseMismatch   = errors.New("tokenlease: lease mismatch")     // lease_mismatch
+	ErrPoolFull        = errors.New("tokenlease: pool full")          // pool_full
+	ErrPoolNotFound    = errors.New("tokenlease: pool not found")     // pool_not_found
+	ErrPoolNotEmpty    = errors.New("tokenlease: pool not empty")     // pool_not_empty
+	ErrPoolProtected   = errors.New("tokenlease: pool protected")     // pool_protected
+	ErrUnauthenticated = errors.New("tokenlease: unauthenticated")    // unauthenticated
+	ErrForbidden       = errors.New("tokenlease: forbidden")          // forbidden
+	ErrRateLimited     = errors.New("tokenlease: rate limited")       // rate_limited
+	ErrUnavailable     = errors.New("tokenlease: unavailable")        // unavailable, and no answer at all
 )
 
 var codeErrors = map[string]error{

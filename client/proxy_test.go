@@ -107,4 +107,3 @@ func (p *proxy) Kill() {
 	p.ln.Close()
 	p.Cut()
 }
-

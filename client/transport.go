@@ -29,7 +29,7 @@ type call struct {
 	// extraTimeout lengthens the attempt's timeout (a long-poll's wait).
 	extraTimeout time.Duration
 	timeout      time.Duration // of one attempt, instead of RequestTimeout
-	status       int // the 2xx status of the answer, set by do
+	status       int           // the 2xx status of the answer, set by do
 }
 
 // do sends c with retries and failover. Whatever the call, a request that
@@ -204,7 +204,7 @@ func (cl *Client) credential(ctx context.Context) (string, error) {
 // netError is a request that got no answer; it matches ErrUnavailable.
 type netError struct{ err error }
 
-func (e *netError) Error() string { return "tokenlease: unavailable: " + e.err.Error() }
+func (e *netError) Error() string   { return "tokenlease: unavailable: " + e.err.Error() }
 func (e *netError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
 
 // isDialError reports whether the request never left: the connection could
