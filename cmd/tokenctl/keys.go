@@ -10,7 +10,6 @@ import (
 )
 
 func keyFlags(e *env, fs *flag.FlagSet) {
-	e.opts.key = client.KeyRequest{}
 	fs.StringVar(&e.opts.key.Role, "role", "", "admin, operator, client or reader")
 	fs.Func("pools", "comma-separated pools (default: all)", func(s string) error {
 		e.opts.key.Pools = strings.Split(s, ",")

@@ -9,7 +9,6 @@ import (
 )
 
 func poolFlags(e *env, fs *flag.FlagSet) {
-	e.opts.pool = client.PoolSettings{}
 	fs.Var(durationFlag{&e.opts.pool.LeaseTTL}, "lease-ttl", "lease length when an assign names none")
 	fs.Var(durationFlag{&e.opts.pool.KeepaliveTTL}, "keepalive-ttl", "life of a token without keep-alive")
 	fs.Var(durationFlag{&e.opts.pool.MaxLeaseTTL}, "max-lease-ttl", "longest lease an assign may ask for")

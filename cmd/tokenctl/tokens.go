@@ -15,7 +15,6 @@ func commands() []command {
 		{name: "import", args: "[FILE|-]", help: "import values, one per line, from FILE or stdin", nargs: []int{0, 1}, run: importCmd},
 		{name: "assign", args: "[--holder H] [--ttl D] [--wait D]", help: "lease a free token", nargs: []int{0}, run: assign,
 			flags: func(e *env, fs *flag.FlagSet) {
-				e.opts.assign = client.AssignOptions{}
 				fs.StringVar(&e.opts.assign.Holder, "holder", "", "who takes the lease")
 				fs.DurationVar(&e.opts.assign.TTL, "ttl", 0, "lease length (server default when 0)")
 				fs.DurationVar(&e.opts.assign.Wait, "wait", 0, "wait up to this long for a free token")
@@ -37,7 +36,6 @@ func commands() []command {
 }
 
 func leaseFlag(e *env, fs *flag.FlagSet) {
-	e.opts.leaseID = 0
 	fs.Int64Var(&e.opts.leaseID, "lease-id", 0, "the lease id (fenced: only that lease)")
 }
 

@@ -5,12 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"strings"
-
-	"github.com/tokenlease/tokenlease/client"
 )
 
 func watchFlags(e *env, fs *flag.FlagSet) {
-	e.opts.watch = client.EventsFilter{}
 	fs.Func("kind", "only these kinds, comma-separated", func(s string) error {
 		e.opts.watch.Kinds = append(e.opts.watch.Kinds, strings.Split(s, ",")...)
 		return nil
