@@ -101,6 +101,11 @@ func (c *Client) Acquire(ctx context.Context, pool string, o AcquireOptions) (*L
 		info, err := c.keepAlive(ctx, pool, a.Token, a.LeaseID, 0)
 		if err != nil {
 			l.cancel(err)
+			// Give the token back rather than hold it unused until its TTL
+			// (fenced: harmless if the lease is already gone).
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+			defer cancel()
+			_ = c.Unblock(rctx, pool, a.Token, a.LeaseID)
 			return nil, fmt.Errorf("tokenlease: renew the lease just acquired: %w", err)
 		}
 		l.expires = info.LeaseExpiresAt
