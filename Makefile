@@ -16,9 +16,10 @@ test:
 	@if [ -z "$$TEST_DATABASE_URL" ]; then deploy/dev-postgres.sh --optional; fi
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-## build: the server binary in bin/
+## build: the server and tokenctl binaries in bin/
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/tokend ./cmd/tokend
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/tokenctl ./cmd/tokenctl
 
 ## generate: regenerate db/ from queries/ and migrations/ with sqlc
 generate:

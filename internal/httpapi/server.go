@@ -74,6 +74,7 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	}
 	t.GET("/:token", h.get)
 	t.DELETE("/:token", h.deleteByPath)
+	registerSeedRoutes(r, h)
 	return r
 }
 
