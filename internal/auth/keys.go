@@ -31,7 +31,7 @@ type Keys struct {
 	byHash  map[[sha256.Size]byte]*cachedKey
 	since   int64         // the horizon of the last read
 	skew    time.Duration // database clock minus this pod's clock
-	refresh sync.Mutex // one read at a time
+	refresh sync.Mutex    // one read at a time
 
 	stop chan struct{}
 	done chan struct{}
