@@ -44,6 +44,7 @@ type App struct {
 	Handler http.Handler
 	Events  *events.Bus // the events layer; nil when disabled
 	river   *river.Client[pgx.Tx]
+	auth    authParts
 }
 
 // defaultMaxConns sizes the pool when DATABASE_URL does not: PostgreSQL on a
@@ -91,6 +92,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 	}
 	hopts := httpapi.Options{Ready: a.ready}
+	if hopts.Auth, err = a.newAuth(ctx); err != nil {
+		a.closeAuth()
+		pool.Close()
+		return nil, err
+	}
 	if a.Events != nil {
 		hopts.Waiter = a.Events.NewWaiter(a.Service)
 		hopts.Events = a.Events.Handler()
@@ -112,6 +118,9 @@ func (a *App) ready(ctx context.Context) error {
 
 // Start begins the background work.
 func (a *App) Start(ctx context.Context) error {
+	if err := a.startAuth(ctx); err != nil {
+		return err
+	}
 	if a.Events != nil {
 		if err := a.Events.Start(ctx); err != nil {
 			return err
@@ -134,6 +143,7 @@ func (a *App) Close(ctx context.Context) {
 			slog.Warn("river did not stop cleanly", "error", err)
 		}
 	}
+	a.closeAuth()
 	a.Service.Close()
 	a.Pool.Close()
 }

@@ -24,7 +24,9 @@ import (
 type Pod struct {
 	URL    string
 	App    *app.App
-	Client *http.Client
+	Client *http.Client // sends AdminKey unless the request has credentials of its own (see auth.go)
+	// AdminKey is the bootstrap admin key every test pod starts with.
+	AdminKey string
 }
 
 // Option adjusts a pod's configuration or options before it starts.
@@ -56,6 +58,8 @@ func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
 	cfg.PodName = fmt.Sprintf("test-pod-%d", podSeq.Add(1))
 	cfg.SweepInterval = config.Duration(200 * time.Millisecond)
 	cfg.ShutdownGrace = config.Duration(5 * time.Second)
+	cfg.AuthMode = "keys"
+	cfg.BootstrapAdminKey = AdminKey
 	var o app.Options
 	for _, opt := range opts {
 		opt(&cfg, &o)
@@ -90,11 +94,12 @@ func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
 		a.Close(context.Background())
 	})
 	return &Pod{
-		URL: "http://" + ln.Addr().String(),
-		App: a,
+		URL:      "http://" + ln.Addr().String(),
+		App:      a,
+		AdminKey: cfg.BootstrapAdminKey,
 		Client: &http.Client{
 			Timeout:   90 * time.Second,
-			Transport: &http.Transport{MaxIdleConnsPerHost: 128},
+			Transport: &defaultCredential{key: cfg.BootstrapAdminKey, next: &http.Transport{MaxIdleConnsPerHost: 128}},
 		},
 	}
 }
@@ -102,6 +107,7 @@ func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
 // Response is a decoded HTTP answer.
 type Response struct {
 	Status int
+	Header http.Header
 	Body   []byte
 }
 
@@ -137,8 +143,15 @@ func (r Response) ErrorCode(t testing.TB) string {
 	return e.Error.Code
 }
 
-// Do sends a request with a raw body (nil for none).
+// Do sends a request with a raw body (nil for none) as the pod's admin.
 func (p *Pod) Do(t testing.TB, method, path string, body []byte) Response {
+	t.Helper()
+	return p.DoAs(t, p.AdminKey, method, path, body)
+}
+
+// DoAs sends a request with a raw body (nil for none) with credential as
+// its bearer token; Anonymous sends none.
+func (p *Pod) DoAs(t testing.TB, credential, method, path string, body []byte) Response {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -151,6 +164,7 @@ func (p *Pod) Do(t testing.TB, method, path string, body []byte) Response {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req = WithCredential(req, credential)
 	resp, err := p.Client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -160,18 +174,25 @@ func (p *Pod) Do(t testing.TB, method, path string, body []byte) Response {
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
-	return Response{Status: resp.StatusCode, Body: b}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
-// Call sends v as a JSON body (nil for none).
+// Call sends v as a JSON body (nil for none) as the pod's admin.
 func (p *Pod) Call(t testing.TB, method, path string, v any) Response {
 	t.Helper()
+	return p.CallAs(t, p.AdminKey, method, path, v)
+}
+
+// CallAs sends v as a JSON body (nil for none) with credential (Anonymous:
+// none).
+func (p *Pod) CallAs(t testing.TB, credential, method, path string, v any) Response {
+	t.Helper()
 	if v == nil {
-		return p.Do(t, method, path, nil)
+		return p.DoAs(t, credential, method, path, nil)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatalf("marshal: %v", err)
 	}
-	return p.Do(t, method, path, b)
+	return p.DoAs(t, credential, method, path, b)
 }

@@ -47,6 +47,7 @@ type Config struct {
 	// keep-alives into one statement per kind (on|off); off serves every
 	// request with its own.
 	Batching Switch `env:"BATCHING" envDefault:"on"`
+	Auth
 }
 
 // Switch is an on/off setting: on, off, true, false, 1, 0.
@@ -126,6 +127,7 @@ func (c Config) Validate() error {
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
 	}
+	errs = append(errs, c.Auth.validate()...)
 	return errors.Join(errs...)
 }
 

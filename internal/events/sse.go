@@ -67,7 +67,12 @@ func (s *streamer) serve(c *gin.Context) {
 		resume = true
 	}
 	ctx := c.Request.Context()
+	access := accessOf(ctx)
+	if resume && access.ResumeWindow > 0 && !s.shallow(c, last, access.ResumeWindow) {
+		return
+	}
 	w := newSSEWriter(c, s.writeTimeout)
+	w.redact = access.Redact
 	defer w.close()
 
 	if resume {
@@ -150,6 +155,30 @@ func (s *streamer) serve(c *gin.Context) {
 	}
 }
 
+// shallow reports whether a resume from last misses only events younger
+// than window; otherwise it answers 403. The oldest missed event decides.
+func (s *streamer) shallow(c *gin.Context, last Position, window time.Duration) bool {
+	ctx := c.Request.Context()
+	cur, err := s.hub.Cursor(ctx)
+	if err != nil {
+		abortJSON(c, http.StatusServiceUnavailable, "unavailable", "the event stream is shutting down")
+		return false
+	}
+	if !last.Before(cur) {
+		return true
+	}
+	evs, err := s.log.ReadUpTo(ctx, last, cur, 1)
+	if err != nil {
+		abortJSON(c, http.StatusServiceUnavailable, "unavailable", "the change log cannot be read now")
+		return false
+	}
+	if len(evs) > 0 && time.Since(evs[0].At) > window {
+		abortJSON(c, http.StatusForbidden, "forbidden", "this role may resume at most "+window.String()+" back; reconnect without Last-Event-ID")
+		return false
+	}
+	return true
+}
+
 // copyLog sends the selected rows after *last and not past until, read from
 // the log in batches, moving *last; it returns how many rows it read.
 func (s *streamer) copyLog(ctx context.Context, w *sseWriter, kinds KindSet, last *Position, until Position) (int, error) {
@@ -202,6 +231,7 @@ type sseWriter struct {
 	timeout time.Duration
 	buf     []byte
 	opened  bool
+	redact  bool // token_fp instead of token values
 }
 
 func newSSEWriter(c *gin.Context, timeout time.Duration) *sseWriter {
@@ -229,7 +259,11 @@ func (w *sseWriter) event(ev Event) {
 	w.buf = append(w.buf, "\nevent: "...)
 	w.buf = append(w.buf, ev.Kind...)
 	w.buf = append(w.buf, "\ndata: "...)
-	w.buf = append(w.buf, ev.data...)
+	if w.redact {
+		w.buf = append(w.buf, ev.redactedData()...)
+	} else {
+		w.buf = append(w.buf, ev.data...)
+	}
 	w.buf = append(w.buf, "\n\n"...)
 }
 

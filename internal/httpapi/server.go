@@ -27,6 +27,8 @@ type Options struct {
 	Waiter Waiter
 	// Events serves GET /tokens/events; without one the route answers 404.
 	Events gin.HandlerFunc
+	// Auth says who may call what; its zero value is AUTH=off.
+	Auth Auth
 }
 
 type handlers struct {
@@ -48,7 +50,7 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	r.Use(recovery, requestLog)
+	r.Use(recovery, requestLog, h.authenticate)
 	r.NoRoute(func(c *gin.Context) { writeError(c, errRouteNotFound) })
 	r.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed) })
 
@@ -70,6 +72,7 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	}
 	t.GET("/:token", h.get)
 	t.DELETE("/:token", h.deleteByPath)
+	h.adminKeyRoutes(r)
 	return r
 }
 
@@ -78,7 +81,10 @@ func (h *handlers) ready(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
 		if err := h.opts.Ready(ctx); err != nil {
-			abortJSON(c, http.StatusServiceUnavailable, errorBody{errorDetail{Code: "not_ready", Message: err.Error()}})
+			// The cause may name the database's address, user or name: it
+			// goes to the log, the caller learns only that the pod is not ready.
+			slog.WarnContext(c.Request.Context(), "not ready", "error", err)
+			abortJSON(c, http.StatusServiceUnavailable, errorBody{errorDetail{Code: "not_ready", Message: "the service is not ready"}})
 			return
 		}
 	}
