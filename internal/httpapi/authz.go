@@ -76,18 +76,18 @@ const (
 // tokenRules are the routes of section 2 under /tokens; each exists also
 // under /pools/{pool}/tokens (section 7) with the same rule.
 var tokenRules = map[routeKey]rule{
-	{"POST", "/generate"}:    {roles: adminOp, pooled: true},
-	{"POST", "/import"}:      {roles: adminOp, pooled: true},
-	{"POST", "/assign"}:      {roles: rAdmin | rClient, pooled: true},
-	{"GET", "/assign"}:       {roles: rAdmin | rClient, pooled: true},
-	{"POST", "/unblock"}:     {roles: leaseOps, pooled: true, forceByOperator: true},
-	{"POST", "/keep-alive"}:  {roles: leaseOps, pooled: true, forceByOperator: true},
-	{"PUT", "/keep-alive"}:   {roles: leaseOps, pooled: true, forceByOperator: true},
-	{"DELETE", "/delete"}:    {roles: adminOp, pooled: true},
-	{"DELETE", "/:token"}:    {roles: adminOp, pooled: true},
-	{"GET", "/:token"}:       {roles: lookups, pooled: true},
-	{"GET", "/stats"}:        {roles: all, pooled: true},
-	{"GET", "/events"}:       {roles: streams, pooled: true, events: true},
+	{"POST", "/generate"}:   {roles: adminOp, pooled: true},
+	{"POST", "/import"}:     {roles: adminOp, pooled: true},
+	{"POST", "/assign"}:     {roles: rAdmin | rClient, pooled: true},
+	{"GET", "/assign"}:      {roles: rAdmin | rClient, pooled: true},
+	{"POST", "/unblock"}:    {roles: leaseOps, pooled: true, forceByOperator: true},
+	{"POST", "/keep-alive"}: {roles: leaseOps, pooled: true, forceByOperator: true},
+	{"PUT", "/keep-alive"}:  {roles: leaseOps, pooled: true, forceByOperator: true},
+	{"DELETE", "/delete"}:   {roles: adminOp, pooled: true},
+	{"DELETE", "/:token"}:   {roles: adminOp, pooled: true},
+	{"GET", "/:token"}:      {roles: lookups, pooled: true},
+	{"GET", "/stats"}:       {roles: all, pooled: true},
+	{"GET", "/events"}:      {roles: streams, pooled: true, events: true},
 }
 
 // otherRules are the routes outside /tokens.
