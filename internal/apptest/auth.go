@@ -94,3 +94,9 @@ func (p *Pod) KeysOfEachRole(t testing.TB, prefix string, pools []string) map[au
 	}
 	return keys
 }
+
+// ClientWithKey returns an HTTP client that sends key as apptest pods'
+// clients do, for tests that build a pod by hand.
+func ClientWithKey(key string) *http.Client {
+	return &http.Client{Transport: &defaultCredential{key: key, next: http.DefaultTransport}}
+}
