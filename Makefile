@@ -6,10 +6,12 @@ DATA_DIR  := .data/pg
 
 .PHONY: run test build generate check-generated vet fmt-check bench bench-churn db-up db-stop docker clean
 
-## run: start tokend against PostgreSQL at DATABASE_URL (default: local, created if missing)
+## run: start tokend against PostgreSQL at DATABASE_URL (default: local, created if missing),
+## with the local admin key of .data/admin.key (created on first run)
 run:
 	@if [ -z "$$DATABASE_URL" ]; then deploy/dev-postgres.sh; fi
-	$(GO) run ./cmd/tokend
+	@GO=$(GO) deploy/admin-key.sh
+	BOOTSTRAP_ADMIN_KEY="$$(cat .data/admin.key)" $(GO) run ./cmd/tokend
 
 ## test: every test, with the race detector, against a real PostgreSQL
 test:

@@ -55,7 +55,7 @@ func TestDocsPageInABrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 
-	const key = "tl_0000000000000000000000000000000000000000000" // any well-formed key: AUTH is off in apptest
+	key := pod.AdminKey // the "try it" call must authenticate like any client
 	const stats = "#operations-tokens-stats"
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(pod.URL+"/docs"),

@@ -48,6 +48,7 @@ type App struct {
 	Events  *events.Bus      // the events layer; nil when disabled
 	Waiter  *longpoll.Waiter // assign?wait=; nil without the events layer
 	river   *river.Client[pgx.Tx]
+	auth    authParts
 }
 
 // defaultMaxConns sizes the connection pool when DATABASE_URL does not: PostgreSQL on a
@@ -81,6 +82,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 	}
 	hopts := httpapi.Options{Ready: a.ready}
+	if hopts.Auth, err = a.newAuth(ctx); err != nil {
+		a.closeAuth()
+		conns.Close()
+		return nil, err
+	}
 	if a.Events != nil {
 		a.Waiter = longpoll.New(a.Events, a.Service, slog.Default().With("component", "longpoll"))
 		hopts.Waiter = a.Waiter
@@ -151,6 +157,9 @@ func (a *App) ready(ctx context.Context) error {
 
 // Start begins the background work.
 func (a *App) Start(ctx context.Context) error {
+	if err := a.startAuth(ctx); err != nil {
+		return err
+	}
 	if a.Events != nil {
 		if err := a.Events.Start(ctx); err != nil {
 			return err
@@ -173,6 +182,7 @@ func (a *App) Close(ctx context.Context) {
 			slog.Warn("river did not stop cleanly", "error", err)
 		}
 	}
+	a.closeAuth()
 	a.Service.Close()
 	a.Pool.Close()
 }

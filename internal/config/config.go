@@ -56,6 +56,7 @@ type Config struct {
 	// PprofAddr serves Go's profiler on a loopback address for performance
 	// work (e.g. 127.0.0.1:6060); empty, nothing listens.
 	PprofAddr string `env:"PPROF_ADDR"`
+	Auth
 }
 
 // MinLeaseTTL is the shortest lease the service grants (DESIGN.md section 1),
@@ -146,6 +147,7 @@ func (c Config) Validate() error {
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
 	}
+	errs = append(errs, c.Auth.validate()...)
 	return errors.Join(errs...)
 }
 

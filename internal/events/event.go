@@ -45,6 +45,7 @@ type Event struct {
 type eventData struct {
 	Kind    string  `json:"kind"`
 	Token   string  `json:"token"`
+	TokenFP string  `json:"token_fp"`
 	LeaseID *int64  `json:"lease_id,omitempty"`
 	Holder  *string `json:"holder,omitempty"`
 	At      string  `json:"at"`
@@ -63,7 +64,7 @@ func NewEvent(pos Position, kind, token string, leaseID *int64, holder *string, 
 	// Marshalling strings, an *int64 and a *string cannot fail. JSON escapes
 	// every line break, so the data fits one SSE data line.
 	e.data, _ = json.Marshal(eventData{
-		Kind: e.Kind, Token: e.Token, LeaseID: e.LeaseID, Holder: e.Holder,
+		Kind: e.Kind, Token: e.Token, TokenFP: Fingerprint(e.Token), LeaseID: e.LeaseID, Holder: e.Holder,
 		At: e.At.UTC().Format(timeLayout),
 	})
 	return e

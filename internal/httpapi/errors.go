@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tokenlease/tokenlease/internal/auth"
 	"github.com/tokenlease/tokenlease/internal/events"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
@@ -31,28 +34,50 @@ var (
 	errNotReady = &apiError{http.StatusServiceUnavailable, "unavailable", "the service is not ready"}
 )
 
-// retryAfter is the Retry-After of every 503: the condition (a shutdown, a
-// database away) is expected to pass, and another pod may answer at once.
-const retryAfter = "1"
+// retryAfterDefault is the Retry-After of every 503 that says no other: the
+// condition (a shutdown, a database away) is expected to pass, and another
+// pod may answer at once.
+const retryAfterDefault = "1"
 
-// errorTable maps each sentinel of the domain and of the events layer to its
-// status and stable code. With the apiErrors above it is the only place
-// where errors become HTTP.
+// errorTable maps each sentinel of the domain, of the events layer and of
+// authentication to its status and stable code (and the headers that go
+// with it). With the apiErrors above it is the only place where errors
+// become HTTP.
 var errorTable = []struct {
 	err    error
 	status int
 	code   string
+	header func(c *gin.Context, err error)
 }{
-	{tokens.ErrInvalidRequest, http.StatusBadRequest, "invalid_request"},
-	{tokens.ErrNotFound, http.StatusNotFound, "not_found"},
-	{tokens.ErrNoFreeToken, http.StatusNotFound, "no_free_token"},
-	{tokens.ErrNotAssigned, http.StatusConflict, "not_assigned"},
-	{tokens.ErrLeaseMismatch, http.StatusConflict, "lease_mismatch"},
-	{tokens.ErrPoolFull, http.StatusConflict, "pool_full"},
-	{tokens.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
-	{events.ErrClosed, http.StatusServiceUnavailable, "unavailable"},
-	{events.ErrBadPosition, http.StatusBadRequest, "invalid_request"},
-	{events.ErrUnknownKind, http.StatusBadRequest, "invalid_request"},
+	{tokens.ErrInvalidRequest, http.StatusBadRequest, "invalid_request", nil},
+	{tokens.ErrNotFound, http.StatusNotFound, "not_found", nil},
+	{tokens.ErrNoFreeToken, http.StatusNotFound, "no_free_token", nil},
+	{tokens.ErrNotAssigned, http.StatusConflict, "not_assigned", nil},
+	{tokens.ErrLeaseMismatch, http.StatusConflict, "lease_mismatch", nil},
+	{tokens.ErrPoolFull, http.StatusConflict, "pool_full", nil},
+	{tokens.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", nil},
+	{events.ErrClosed, http.StatusServiceUnavailable, "unavailable", nil},
+	{events.ErrBadPosition, http.StatusBadRequest, "invalid_request", nil},
+	{events.ErrUnknownKind, http.StatusBadRequest, "invalid_request", nil},
+	{auth.ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated", challenge},
+	{auth.ErrForbidden, http.StatusForbidden, "forbidden", nil},
+	{auth.ErrRateLimited, http.StatusTooManyRequests, "rate_limited", retryAfter},
+	{auth.ErrInvalid, http.StatusBadRequest, "invalid_request", nil},
+	{auth.ErrKeyExists, http.StatusConflict, "key_exists", nil},
+	{auth.ErrKeyNotFound, http.StatusNotFound, "key_not_found", nil},
+}
+
+// challenge names the scheme a 401 wants.
+func challenge(c *gin.Context, _ error) { c.Header("WWW-Authenticate", `Bearer realm="tokenlease"`) }
+
+// retryAfter says in whole seconds (at least 1) when the bucket has room.
+func retryAfter(c *gin.Context, err error) {
+	secs := 1
+	var rl *auth.RateLimitedError
+	if errors.As(err, &rl) {
+		secs = max(1, int(math.Ceil(rl.RetryAfter.Seconds())))
+	}
+	c.Header("Retry-After", strconv.Itoa(secs))
 }
 
 type errorBody struct {
@@ -67,6 +92,12 @@ type errorDetail struct {
 // writeError answers with the status and code of err.
 func writeError(c *gin.Context, err error) {
 	status, code, msg := classify(err)
+	for _, e := range errorTable {
+		if e.header != nil && errors.Is(err, e.err) {
+			e.header(c, err)
+			break
+		}
+	}
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, tokens.ErrUnavailable) ||
 		errors.Is(err, events.ErrClosed) || errors.Is(err, errNotReady):
@@ -76,8 +107,8 @@ func writeError(c *gin.Context, err error) {
 	case status >= 500:
 		slog.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "route", c.FullPath(), "error", err)
 	}
-	if status == http.StatusServiceUnavailable {
-		c.Header("Retry-After", retryAfter)
+	if status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
+		c.Header("Retry-After", retryAfterDefault)
 	}
 	abortJSON(c, status, errorBody{errorDetail{Code: code, Message: msg}})
 }

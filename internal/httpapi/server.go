@@ -30,6 +30,8 @@ type Options struct {
 	Events EventSource
 	// Stream tunes the event stream.
 	Stream StreamOptions
+	// Auth says who may call what; its zero value is AUTH=off.
+	Auth Auth
 }
 
 type handlers struct {
@@ -51,7 +53,7 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	r.Use(recovery, requestLog)
+	r.Use(recovery, requestLog, h.authenticate)
 	r.NoRoute(func(c *gin.Context) { writeError(c, errRouteNotFound) })
 	r.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed) })
 
@@ -75,6 +77,7 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	t.GET("/:token", h.get)
 	t.DELETE("/:token", h.deleteByPath)
 	registerSeedRoutes(r, h)
+	h.adminKeyRoutes(r)
 	return r
 }
 

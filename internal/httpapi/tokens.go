@@ -100,6 +100,9 @@ type unblockResponse struct {
 func (h *handlers) unblock(c *gin.Context) {
 	ref, err := decodeUnblockRef(c) // hotpath.go: decodeRef's results, cheaper
 	if err == nil {
+		err = checkLeaseRule(c, ref.LeaseID != nil)
+	}
+	if err == nil {
 		err = h.svc.Unblock(c.Request.Context(), *ref.Token, ref.LeaseID)
 	}
 	if err != nil {
@@ -140,6 +143,9 @@ func viewOf(st tokens.TokenState) tokenView {
 func (h *handlers) keepAlive(c *gin.Context) {
 	ref, err := decodeRef(c, true)
 	var st tokens.TokenState
+	if err == nil {
+		err = checkLeaseRule(c, ref.LeaseID != nil)
+	}
 	if err == nil {
 		st, err = h.svc.KeepAlive(c.Request.Context(), *ref.Token, ref.LeaseID)
 	}
@@ -204,7 +210,7 @@ func (h *handlers) get(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, viewOf(st))
+	writeJSON(c, http.StatusOK, lookupViewOf(c, st))
 }
 
 type statsResponse struct {
