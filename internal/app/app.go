@@ -53,7 +53,7 @@ const defaultMaxConns = 12
 // New creates the database if needed, applies migrations, and builds the pod.
 // Start begins the background work; Close releases everything.
 func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
-	if err := migrate.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+	if err := waitForDatabase(ctx, cfg); err != nil {
 		return nil, err
 	}
 	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
