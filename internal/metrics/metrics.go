@@ -64,6 +64,12 @@ func Names() []string {
 	}
 }
 
+// Histograms lists the families of Names that are histograms: queries name
+// them with a _bucket, _sum or _count suffix.
+func Histograms() []string {
+	return []string{NameHTTPDuration, NameBatchSize, NameSweepDuration}
+}
+
 // registry holds every metric of the process; nothing registers on
 // Prometheus's global default registry, so a library that does cannot leak
 // unbounded series into our scrape.

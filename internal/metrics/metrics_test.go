@@ -154,6 +154,13 @@ func TestScrapeShowsEveryMetricWithItsRecordedValue(t *testing.T) {
 		}
 	}
 
+	for _, name := range metrics.Names() {
+		isHist := fams[name].GetType() == dto.MetricType_HISTOGRAM
+		if isHist != slices.Contains(metrics.Histograms(), name) {
+			t.Errorf("%s: histogram %v, but Histograms() says %v", name, isHist, !isHist)
+		}
+	}
+
 	h := sample(t, fams, metrics.NameHTTPDuration, "route", "/scrape-test/assign").GetHistogram()
 	if h.GetSampleCount() != 3 || !near(h.GetSampleSum(), 0.044) {
 		t.Errorf("request duration: count %d sum %v, want 3 and 0.044", h.GetSampleCount(), h.GetSampleSum())
