@@ -110,7 +110,7 @@ func Migrate(ctx context.Context, cfg config.Config) error {
 // connectMigrated creates the database if needed, connects, and applies the
 // migrations.
 func connectMigrated(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
-	if err := migrate.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+	if err := waitForDatabase(ctx, cfg); err != nil {
 		return nil, err
 	}
 	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)

@@ -47,6 +47,13 @@ type Config struct {
 	ShutdownGrace  Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
 	LogLevel       string   `env:"LOG_LEVEL" envDefault:"info"`
 	PodName        string   `env:"POD_NAME"`
+	// MetricsAddr is where GET /metrics listens; set and empty disables it,
+	// unset means DefaultMetricsAddr (the env parser cannot tell the two
+	// apart, so Load applies the default).
+	MetricsAddr string `env:"METRICS_ADDR"`
+	// DBConnectTimeout is how long start-up retries the first connection to
+	// the database (PostgreSQL may come up after tokend); 0 fails at once.
+	DBConnectTimeout Duration `env:"DB_CONNECT_TIMEOUT" envDefault:"60s"`
 	// Batching coalesces a pod's concurrent assigns, unblocks and
 	// keep-alives into one statement per kind (on|off); off serves every
 	// request with its own.
@@ -63,6 +70,9 @@ type Config struct {
 // the lower bound of LEASE_TTL. The domain checks an assign's ttl against
 // the same bound (tokens.MinLeaseTTL; internal/app tests that they agree).
 const MinLeaseTTL = 100 * time.Millisecond
+
+// DefaultMetricsAddr is METRICS_ADDR when the variable is not set.
+const DefaultMetricsAddr = ":9464"
 
 // Switch is an on/off setting: on, off, true, false, 1, 0.
 type Switch bool
@@ -86,6 +96,9 @@ func Load() (Config, error) {
 	if err := env.Parse(&c); err != nil {
 		return Config{}, explain(err)
 	}
+	if _, set := os.LookupEnv("METRICS_ADDR"); !set {
+		c.MetricsAddr = DefaultMetricsAddr
+	}
 	if c.PodName == "" {
 		c.PodName = defaultPodName()
 	}
@@ -99,6 +112,7 @@ func Defaults() Config {
 		panic(fmt.Sprintf("config: defaults do not parse: %v", err))
 	}
 	c.PodName = defaultPodName()
+	c.MetricsAddr = DefaultMetricsAddr
 	return c
 }
 
@@ -143,6 +157,16 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	if c.DBConnectTimeout < 0 {
+		errs = append(errs, fmt.Errorf("DB_CONNECT_TIMEOUT must not be negative, got %s", time.Duration(c.DBConnectTimeout)))
+	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("METRICS_ADDR must be host:port or :port (empty disables metrics), got %q", c.MetricsAddr))
+		} else if c.MetricsAddr == c.HTTPAddr {
+			errs = append(errs, fmt.Errorf("METRICS_ADDR must differ from HTTP_ADDR, both are %q", c.MetricsAddr))
+		}
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
