@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/tokenlease/tokenlease/client"
+	"github.com/tokenlease/tokenlease/internal/apptest"
 )
 
 func newClient(t *testing.T, urls ...string) *client.Client {
 	t.Helper()
-	c, err := client.New(client.Options{BaseURLs: urls, RequestTimeout: 10 * time.Second})
+	c, err := client.New(client.Options{BaseURLs: urls, RequestTimeout: 10 * time.Second, APIKey: apptest.AdminKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func tokenctl(t *testing.T, ctx context.Context, env map[string]string, stdin st
 // output and exit codes.
 func TestTokenctlEndToEnd(t *testing.T) {
 	pod := apptest.NewPod(t)
-	env := map[string]string{"TOKENLEASE_URL": pod.URL}
+	env := map[string]string{"TOKENLEASE_URL": pod.URL, "TOKENLEASE_KEY": apptest.AdminKey}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	ok := func(stdin string, args ...string) result {
@@ -120,7 +120,7 @@ func TestTokenctlEndToEnd(t *testing.T) {
 // then exits 0.
 func TestTokenctlWatch(t *testing.T) {
 	pod := apptest.NewPod(t)
-	env := map[string]string{"TOKENLEASE_URL": pod.URL}
+	env := map[string]string{"TOKENLEASE_URL": pod.URL, "TOKENLEASE_KEY": apptest.AdminKey}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	wctx, stop := context.WithCancel(ctx)

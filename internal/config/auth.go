@@ -3,9 +3,17 @@ package config
 import (
 	"fmt"
 	"net/url"
-
-	"github.com/tokenlease/tokenlease/internal/auth"
+	"regexp"
 )
+
+// apiKeyFormat is the shape of an API key: tl_ and 43 base64url characters
+// (256 bits). internal/auth owns keys; config repeats the shape only to
+// refuse a malformed BOOTSTRAP_ADMIN_KEY at start-up, and a test in
+// internal/app checks that the two agree.
+var apiKeyFormat = regexp.MustCompile(`^tl_[A-Za-z0-9_-]{43}$`)
+
+// LooksLikeAPIKey reports whether s has the shape of an API key.
+func LooksLikeAPIKey(s string) bool { return apiKeyFormat.MatchString(s) }
 
 // Auth is the configuration of authentication and rate limits (DESIGN
 // section 8).
@@ -37,8 +45,8 @@ func (a Auth) validate() []error {
 		errs = append(errs, fmt.Errorf("AUTH must be keys or off, got %q", a.AuthMode))
 	}
 	if a.BootstrapAdminKey != "" {
-		if err := auth.ValidateSecret(a.BootstrapAdminKey); err != nil {
-			errs = append(errs, fmt.Errorf("BOOTSTRAP_ADMIN_KEY: %w", err))
+		if !LooksLikeAPIKey(a.BootstrapAdminKey) {
+			errs = append(errs, fmt.Errorf("BOOTSTRAP_ADMIN_KEY must be tl_ followed by 43 base64url characters (make one with `tokend keys generate-secret`)"))
 		}
 	}
 	if a.RateLimit < 0 {

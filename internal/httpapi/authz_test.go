@@ -31,6 +31,9 @@ func statusAs(t testing.TB, pod *apptest.Pod, credential, method, path string, b
 	if err != nil {
 		t.Fatal(err)
 	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := pod.Client.Do(apptest.WithCredential(req, credential))
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
