@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -52,15 +54,31 @@ type errorDetail struct {
 	Message string `json:"message"`
 }
 
+// retryAfter is the Retry-After of every 503: an outage of the database or
+// a pod shutting down passes, and a client should come back soon (to
+// another pod, or to this one once the database answers).
+const retryAfter = 1 * time.Second
+
+// outageLog logs requests that failed because the database does not answer:
+// during an outage every request does, and one line each would flood the log.
+var outageLog = newThrottledLog(2, 3)
+
 // writeError answers with the status and code of err.
 func writeError(c *gin.Context, err error) {
 	status, code, msg := classify(err)
+	ctx := c.Request.Context()
 	switch {
+	case tokens.Unavailable(err) && ctx.Err() == nil:
+		outageLog.warn(ctx, "request failed: the database is unavailable",
+			"method", c.Request.Method, "route", c.FullPath(), "error", err)
 	case errors.Is(err, context.Canceled) || errors.Is(err, tokens.ErrUnavailable):
 		// The client left, or the pod is shutting down: nothing went wrong.
-		slog.DebugContext(c.Request.Context(), "request ended early", "route", c.FullPath(), "error", err)
+		slog.DebugContext(ctx, "request ended early", "route", c.FullPath(), "error", err)
 	case status >= 500:
-		slog.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "route", c.FullPath(), "error", err)
+		slog.ErrorContext(ctx, "request failed", "method", c.Request.Method, "route", c.FullPath(), "error", err)
+	}
+	if status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
 	}
 	abortJSON(c, status, errorBody{errorDetail{Code: code, Message: msg}})
 }
@@ -72,6 +90,10 @@ func classify(err error) (status int, code, msg string) {
 	}
 	for _, e := range errorTable {
 		if errors.Is(err, e.err) {
+			if e.err == tokens.ErrUnavailable {
+				// The cause may name the database's address: keep it in the log.
+				return e.status, e.code, "the service cannot serve now; retry later"
+			}
 			return e.status, e.code, err.Error()
 		}
 	}
