@@ -53,8 +53,12 @@ const defaultMaxConns = 12
 // New creates the database if needed, applies migrations, and builds the pod.
 // Start begins the background work; Close releases everything.
 func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
-	if err := migrate.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+	if err := migrate.EnsureDatabase(ctx, cfg.DirectDatabaseURL()); err != nil {
 		return nil, err
+	}
+	direct, err := pgx.ParseConfig(cfg.DirectDatabaseURL())
+	if err != nil {
+		return nil, fmt.Errorf("LISTEN_DATABASE_URL: %w", err)
 	}
 	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
@@ -67,14 +71,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if err := migrate.Up(ctx, pool); err != nil {
+	if err := migrateUp(ctx, cfg, pool); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	a := &App{Config: cfg, Pool: pool}
 	var notifier tokens.ChangeNotifier
 	if !opts.DisableEvents {
-		a.Events = events.New(pool, events.Config{Logger: slog.Default().With("component", "events")})
+		a.Events = events.New(pool, events.Config{Logger: slog.Default().With("component", "events"), Direct: direct})
 		notifier = a.Events
 	}
 	a.Service = tokens.NewService(pool, cfg.Settings(), notifier)
@@ -84,6 +88,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			SweepBatchSize: cfg.SweepBatchSize,
 			AuditRetention: time.Duration(cfg.AuditRetention),
 			Logger:         slog.Default().With("component", "river"),
+			PollOnly:       cfg.Pooled(),
 		})
 		if err != nil {
 			pool.Close()
@@ -97,6 +102,27 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	a.Handler = httpapi.NewHandler(a.Service, hopts)
 	return a, nil
+}
+
+// migrateUp applies the migrations under their session lock: on pool, or,
+// when DATABASE_URL may lead to a transaction pooler (whose statements may
+// each run on another server session, losing the lock), on a direct
+// connection of its own.
+func migrateUp(ctx context.Context, cfg config.Config, pool *pgxpool.Pool) error {
+	if !cfg.Pooled() {
+		return migrate.Up(ctx, pool)
+	}
+	directCfg, err := pgxpool.ParseConfig(cfg.DirectDatabaseURL())
+	if err != nil {
+		return fmt.Errorf("LISTEN_DATABASE_URL: %w", err)
+	}
+	directCfg.MaxConns = 2
+	direct, err := pgxpool.NewWithConfig(ctx, directCfg)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer direct.Close()
+	return migrate.Up(ctx, direct)
 }
 
 func (a *App) ready(ctx context.Context) error {

@@ -32,6 +32,11 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // Config is the whole configuration of tokend.
 type Config struct {
 	DatabaseURL    string   `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/tokens?sslmode=disable"`
+	// ListenDatabaseURL is a direct (session) connection to the same
+	// database, for what a transaction pooler such as PgBouncer in front of
+	// DATABASE_URL cannot carry: the events layer's LISTEN and reader
+	// connections and the migrations' session lock. Empty: DATABASE_URL.
+	ListenDatabaseURL string `env:"LISTEN_DATABASE_URL"`
 	HTTPAddr       string   `env:"HTTP_ADDR" envDefault:":8080"`
 	LeaseTTL       Duration `env:"LEASE_TTL" envDefault:"60s"`
 	KeepaliveTTL   Duration `env:"KEEPALIVE_TTL" envDefault:"5m"`
@@ -128,6 +133,19 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// DirectDatabaseURL is LISTEN_DATABASE_URL, or DATABASE_URL when it is not set.
+func (c Config) DirectDatabaseURL() string {
+	if c.ListenDatabaseURL != "" {
+		return c.ListenDatabaseURL
+	}
+	return c.DatabaseURL
+}
+
+// Pooled reports whether DATABASE_URL is set apart from the direct
+// connection: it may then lead to a transaction pooler, through which no
+// session state (LISTEN, session locks) survives a statement.
+func (c Config) Pooled() bool { return c.DirectDatabaseURL() != c.DatabaseURL }
 
 // Settings returns the domain's share of the configuration.
 func (c Config) Settings() tokens.Settings {

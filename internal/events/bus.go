@@ -25,6 +25,10 @@ type Config struct {
 	WriteTimeout time.Duration // longest write to a stream's client (10s)
 	IdlePing     time.Duration // ping of an idle LISTEN connection (30s)
 	Logger       *slog.Logger
+	// Direct configures the LISTEN and reader connections, which hold a
+	// session of their own and so must not go through a transaction pooler;
+	// nil: the pool's connection settings.
+	Direct *pgx.ConnConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -83,11 +87,15 @@ func New(pool *pgxpool.Pool, cfg Config) *Bus {
 		logger: cfg.Logger,
 		done:   make(chan struct{}),
 	}
-	readerConn := readerConnConfig(pool.Config().ConnConfig)
+	direct := cfg.Direct
+	if direct == nil {
+		direct = pool.Config().ConnConfig
+	}
+	readerConn := readerConnConfig(direct)
 	dial := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, readerConn) }
 	b.reader = newReader(dial, b.hub, cfg.BatchSize, cfg.PollInterval, cfg.ReadGap, cfg.Logger)
 	b.hub.wake = b.reader.Kick
-	b.listener = newListener(pool.Config().ConnConfig, b.reader.Kick, cfg.IdlePing, cfg.Logger)
+	b.listener = newListener(direct, b.reader.Kick, cfg.IdlePing, cfg.Logger)
 	b.streamer = &streamer{
 		hub: b.hub, log: b.log, done: b.done, batch: cfg.BatchSize,
 		heartbeat: cfg.Heartbeat, writeTimeout: cfg.WriteTimeout, logger: cfg.Logger,
