@@ -31,23 +31,23 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 // Config is the whole configuration of tokend.
 type Config struct {
-	DatabaseURL    string   `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/tokens?sslmode=disable"`
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/tokens?sslmode=disable"`
 	// ListenDatabaseURL is a direct (session) connection to the same
 	// database, for what a transaction pooler such as PgBouncer in front of
 	// DATABASE_URL cannot carry: the events layer's LISTEN and reader
 	// connections and the migrations' session lock. Empty: DATABASE_URL.
-	ListenDatabaseURL string `env:"LISTEN_DATABASE_URL"`
-	HTTPAddr       string   `env:"HTTP_ADDR" envDefault:":8080"`
-	LeaseTTL       Duration `env:"LEASE_TTL" envDefault:"60s"`
-	KeepaliveTTL   Duration `env:"KEEPALIVE_TTL" envDefault:"5m"`
-	SweepInterval  Duration `env:"SWEEP_INTERVAL" envDefault:"1s"`
-	MaxTokens      int64    `env:"MAX_TOKENS" envDefault:"10000000"`
-	MaxLeaseTTL    Duration `env:"MAX_LEASE_TTL" envDefault:"1h"`
-	AuditRetention Duration `env:"AUDIT_RETENTION" envDefault:"720h"`
-	SweepBatchSize int      `env:"SWEEP_BATCH_SIZE" envDefault:"5000"`
-	ShutdownGrace  Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
-	LogLevel       string   `env:"LOG_LEVEL" envDefault:"info"`
-	PodName        string   `env:"POD_NAME"`
+	ListenDatabaseURL string   `env:"LISTEN_DATABASE_URL"`
+	HTTPAddr          string   `env:"HTTP_ADDR" envDefault:":8080"`
+	LeaseTTL          Duration `env:"LEASE_TTL" envDefault:"60s"`
+	KeepaliveTTL      Duration `env:"KEEPALIVE_TTL" envDefault:"5m"`
+	SweepInterval     Duration `env:"SWEEP_INTERVAL" envDefault:"1s"`
+	MaxTokens         int64    `env:"MAX_TOKENS" envDefault:"10000000"`
+	MaxLeaseTTL       Duration `env:"MAX_LEASE_TTL" envDefault:"1h"`
+	AuditRetention    Duration `env:"AUDIT_RETENTION" envDefault:"720h"`
+	SweepBatchSize    int      `env:"SWEEP_BATCH_SIZE" envDefault:"5000"`
+	ShutdownGrace     Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
+	LogLevel          string   `env:"LOG_LEVEL" envDefault:"info"`
+	PodName           string   `env:"POD_NAME"`
 	// Batching coalesces a pod's concurrent assigns, unblocks and
 	// keep-alives into one statement per kind (on|off); off serves every
 	// request with its own.
