@@ -85,6 +85,13 @@ func (c *Cluster) URL(name string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, name)
 }
 
+// SocketURL returns the URL of database name over the cluster's Unix
+// socket: a connection that pg_stat_activity tells from any TCP one (its
+// client_addr is null).
+func (c *Cluster) SocketURL(name string) string {
+	return fmt.Sprintf("postgres://postgres@/%s?host=%s&port=%d&sslmode=disable", name, c.dir, c.port)
+}
+
 // Stop stops the server.
 func (c *Cluster) Stop(mode StopMode) {
 	c.t.Helper()
