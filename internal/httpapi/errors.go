@@ -5,8 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -54,10 +52,9 @@ type errorDetail struct {
 	Message string `json:"message"`
 }
 
-// retryAfter is the Retry-After of every 503: an outage of the database or
-// a pod shutting down passes, and a client should come back soon (to
-// another pod, or to this one once the database answers).
-const retryAfter = 1 * time.Second
+// retryAfter is the Retry-After of every 503: the condition (a shutdown, a
+// database away) is expected to pass, and another pod may answer at once.
+const retryAfter = "1"
 
 // outageLog logs requests that failed because the database does not answer:
 // during an outage every request does, and one line each would flood the log.
@@ -78,7 +75,7 @@ func writeError(c *gin.Context, err error) {
 		slog.ErrorContext(ctx, "request failed", "method", c.Request.Method, "route", c.FullPath(), "error", err)
 	}
 	if status == http.StatusServiceUnavailable {
-		c.Header("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
+		c.Header("Retry-After", retryAfter)
 	}
 	abortJSON(c, status, errorBody{errorDetail{Code: code, Message: msg}})
 }
