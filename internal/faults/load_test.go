@@ -236,15 +236,3 @@ func nothingLost(t *testing.T, tokens []string, pods ...*apptest.Pod) {
 		}
 	}
 }
-
-// generate adds n tokens through pod.
-func generate(t *testing.T, pod *apptest.Pod, n int) []string {
-	t.Helper()
-	r := pod.Call(t, "POST", "/tokens/generate", map[string]any{"count": n})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("generate: %d %s", r.Status, r.Body)
-	}
-	var out struct{ Tokens []string }
-	r.JSON(t, &out)
-	return out.Tokens
-}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tokenlease/tokenlease/internal/apptest"
+	"github.com/tokenlease/tokenlease/internal/apptest/wait"
 	"github.com/tokenlease/tokenlease/internal/config"
 	"github.com/tokenlease/tokenlease/internal/testpg"
 )
@@ -36,13 +37,13 @@ func TestAPIThroughPgBouncer(t *testing.T) {
 
 	// The hot path under concurrency, so that transactions of many clients
 	// share PgBouncer's server connections.
-	tokens := generate(t, podA, 20)
+	tokens := podA.Generate(t, 20)
 	ld := newLoad(podA, podB)
 	ctx, stop := context.WithCancel(context.Background())
-	wait := ld.run(ctx, 4)
+	waitLoad := ld.run(ctx, 4)
 	time.Sleep(1500 * time.Millisecond) // load (not a sync)
 	stop()
-	wait()
+	waitLoad()
 	ld.check(t)
 	if n := ld.count("503 unavailable"); n > 0 {
 		t.Errorf("%d answers of 503 through a healthy PgBouncer", n)
@@ -86,7 +87,7 @@ func TestAPIThroughPgBouncer(t *testing.T) {
 		defer wg.Done()
 		waited = podB.Do(t, "POST", "/tokens/assign?wait=20s", nil)
 	}()
-	eventually(t, 10*time.Second, "the waiter waits", func() bool { return podB.App.Events.Stats().Waiters == 1 })
+	wait.Eventually(t, 10*time.Second, "the waiter waits", func() bool { return podB.App.Waiter.Waiting() == 1 })
 	freed := time.Now()
 	if r := podA.Call(t, "POST", "/tokens/unblock", map[string]any{"token": held[0]["token"]}); r.Status != http.StatusOK {
 		t.Fatalf("unblock: %d %s", r.Status, r.Body)
@@ -106,7 +107,7 @@ func TestAPIThroughPgBouncer(t *testing.T) {
 	if lapsing.Status != http.StatusOK {
 		t.Fatalf("assign: %d %s", lapsing.Status, lapsing.Body)
 	}
-	eventually(t, 15*time.Second, "the sweep frees the lapsed lease", func() bool {
+	wait.Eventually(t, 15*time.Second, "the sweep frees the lapsed lease", func() bool {
 		var st struct{ Free int64 }
 		podB.Do(t, "GET", "/tokens/stats", nil).JSON(t, &st)
 		return st.Free == 1
@@ -131,16 +132,4 @@ func TestAPIThroughPgBouncer(t *testing.T) {
 		t.Errorf("events connections: %d direct, %d through TCP; want 4 direct (listen and reader of 2 pods)", viaSocket, viaTCP)
 	}
 	nothingLost(t, append(tokens, "imported-1"), podA)
-}
-
-// eventually waits until cond holds, failing the test after within.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

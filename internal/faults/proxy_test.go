@@ -26,7 +26,7 @@ func TestNetworkLatencyCutAndRecovery(t *testing.T) {
 	u.Host = proxy.Addr()
 	podA := apptest.NewPodOn(t, u.String())
 	podB := apptest.NewPodOn(t, u.String())
-	tokens := generate(t, podA, 12)
+	tokens := podA.Generate(t, 12)
 
 	ld := newLoad(podA, podB)
 	ctx, stop := context.WithCancel(context.Background())

@@ -21,7 +21,7 @@ func TestDatabaseRestartMidLoad(t *testing.T) {
 	url := cluster.URL("tokens")
 	podA := apptest.NewPodOn(t, url)
 	podB := apptest.NewPodOn(t, url)
-	tokens := generate(t, podA, 12)
+	tokens := podA.Generate(t, 12)
 
 	ld := newLoad(podA, podB)
 	ctx, stop := context.WithCancel(context.Background())

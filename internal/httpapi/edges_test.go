@@ -40,9 +40,9 @@ func TestRouteWordsUnderAWrongMethodAnswer405(t *testing.T) {
 		}
 	}
 	// A token value still reaches its routes.
-	tok := generate(t, pod, 1)[0]
-	wantStatus(t, pod.Do(t, "GET", tokenPath(tok), nil), http.StatusOK)
-	wantStatus(t, pod.Do(t, "DELETE", tokenPath(tok), nil), http.StatusOK)
+	tok := pod.Generate(t, 1)[0]
+	wantStatus(t, pod.Do(t, "GET", apptest.TokenPath(tok), nil), http.StatusOK)
+	wantStatus(t, pod.Do(t, "DELETE", apptest.TokenPath(tok), nil), http.StatusOK)
 }
 
 func TestEscapedSurrogatePairIsOneCharacter(t *testing.T) {
@@ -50,10 +50,10 @@ func TestEscapedSurrogatePairIsOneCharacter(t *testing.T) {
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
 	r := pod.Do(t, "POST", "/tokens/import", []byte(`{"tokens":["key-\ud83d\ude00"]}`))
 	wantStatus(t, r, http.StatusCreated)
-	if got := lookup(t, pod, "key-😀"); got.Token != "key-😀" {
+	if got := pod.Lookup(t, "key-😀"); got.Token != "key-😀" {
 		t.Fatalf("stored %q, want key-😀", got.Token)
 	}
 	wantError(t, pod.Do(t, "POST", "/tokens/import", []byte(`{"tokens":["key-\ud800"]}`)),
 		http.StatusBadRequest, "invalid_request")
-	wantError(t, pod.Do(t, "GET", tokenPath("key-\uFFFD"), nil), http.StatusNotFound, "not_found")
+	wantError(t, pod.Do(t, "GET", apptest.TokenPath("key-\uFFFD"), nil), http.StatusNotFound, "not_found")
 }
