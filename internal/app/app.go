@@ -58,6 +58,10 @@ const defaultMaxConns = 12
 // New creates the database if needed, applies migrations, and builds the pod.
 // Start begins the background work; Close releases everything.
 func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
+	direct, err := pgx.ParseConfig(cfg.DirectDatabaseURL())
+	if err != nil {
+		return nil, fmt.Errorf("LISTEN_DATABASE_URL: %w", err)
+	}
 	conns, err := connectMigrated(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -65,7 +69,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a := &App{Config: cfg, Pool: conns}
 	var notifier tokens.ChangeNotifier
 	if !opts.DisableEvents {
-		a.Events = events.New(conns, events.Config{Logger: slog.Default().With("component", "events")})
+		a.Events = events.New(conns, events.Config{Logger: slog.Default().With("component", "events"), Direct: direct})
 		notifier = a.Events
 	}
 	a.Service = tokens.NewService(conns, Settings(cfg), notifier)
@@ -75,6 +79,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			SweepBatchSize: cfg.SweepBatchSize,
 			AuditRetention: time.Duration(cfg.AuditRetention),
 			Logger:         slog.Default().With("component", "river"),
+			PollOnly:       cfg.Pooled(),
 		})
 		if err != nil {
 			conns.Close()
@@ -124,11 +129,32 @@ func connectMigrated(ctx context.Context, cfg config.Config) (*pgxpool.Pool, err
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if err := migrate.Up(ctx, conns); err != nil {
+	if err := migrateUp(ctx, cfg, conns); err != nil {
 		conns.Close()
 		return nil, err
 	}
 	return conns, nil
+}
+
+// migrateUp applies the migrations under their session lock: on conns, or,
+// when DATABASE_URL may lead to a transaction pooler (whose statements may
+// each run on another server session, losing the lock), on a direct
+// connection of its own.
+func migrateUp(ctx context.Context, cfg config.Config, conns *pgxpool.Pool) error {
+	if !cfg.Pooled() {
+		return migrate.Up(ctx, conns)
+	}
+	directCfg, err := pgxpool.ParseConfig(cfg.DirectDatabaseURL())
+	if err != nil {
+		return fmt.Errorf("LISTEN_DATABASE_URL: %w", err)
+	}
+	directCfg.MaxConns = 2
+	direct, err := pgxpool.NewWithConfig(ctx, directCfg)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer direct.Close()
+	return migrate.Up(ctx, direct)
 }
 
 // Settings is the domain's share of the configuration.

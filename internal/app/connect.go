@@ -24,7 +24,7 @@ import (
 func waitForDatabase(ctx context.Context, cfg config.Config) error {
 	limit := time.Duration(cfg.DBConnectTimeout)
 	if limit == 0 {
-		return migrate.EnsureDatabase(ctx, cfg.DatabaseURL)
+		return migrate.EnsureDatabase(ctx, cfg.DirectDatabaseURL())
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
@@ -34,7 +34,7 @@ func waitForDatabase(ctx context.Context, cfg config.Config) error {
 	start := time.Now()
 	var last error
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		last = migrate.EnsureDatabase(ctx, cfg.DatabaseURL)
+		last = migrate.EnsureDatabase(ctx, cfg.DirectDatabaseURL())
 		if last != nil && !transient(last) {
 			return struct{}{}, backoff.Permanent(last)
 		}

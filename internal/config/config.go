@@ -35,18 +35,23 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 // Config is the whole configuration of tokend.
 type Config struct {
-	DatabaseURL    string   `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/tokens?sslmode=disable"`
-	HTTPAddr       string   `env:"HTTP_ADDR" envDefault:":8080"`
-	LeaseTTL       Duration `env:"LEASE_TTL" envDefault:"60s"`
-	KeepaliveTTL   Duration `env:"KEEPALIVE_TTL" envDefault:"5m"`
-	SweepInterval  Duration `env:"SWEEP_INTERVAL" envDefault:"1s"`
-	MaxTokens      int64    `env:"MAX_TOKENS" envDefault:"10000000"`
-	MaxLeaseTTL    Duration `env:"MAX_LEASE_TTL" envDefault:"1h"`
-	AuditRetention Duration `env:"AUDIT_RETENTION" envDefault:"720h"`
-	SweepBatchSize int      `env:"SWEEP_BATCH_SIZE" envDefault:"5000"`
-	ShutdownGrace  Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
-	LogLevel       string   `env:"LOG_LEVEL" envDefault:"info"`
-	PodName        string   `env:"POD_NAME"`
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/tokens?sslmode=disable"`
+	// ListenDatabaseURL is a direct (session) connection to the same
+	// database, for what a transaction pooler such as PgBouncer in front of
+	// DATABASE_URL cannot carry: the events layer's LISTEN and reader
+	// connections and the migrations' session lock. Empty: DATABASE_URL.
+	ListenDatabaseURL string   `env:"LISTEN_DATABASE_URL"`
+	HTTPAddr          string   `env:"HTTP_ADDR" envDefault:":8080"`
+	LeaseTTL          Duration `env:"LEASE_TTL" envDefault:"60s"`
+	KeepaliveTTL      Duration `env:"KEEPALIVE_TTL" envDefault:"5m"`
+	SweepInterval     Duration `env:"SWEEP_INTERVAL" envDefault:"1s"`
+	MaxTokens         int64    `env:"MAX_TOKENS" envDefault:"10000000"`
+	MaxLeaseTTL       Duration `env:"MAX_LEASE_TTL" envDefault:"1h"`
+	AuditRetention    Duration `env:"AUDIT_RETENTION" envDefault:"720h"`
+	SweepBatchSize    int      `env:"SWEEP_BATCH_SIZE" envDefault:"5000"`
+	ShutdownGrace     Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
+	LogLevel          string   `env:"LOG_LEVEL" envDefault:"info"`
+	PodName           string   `env:"POD_NAME"`
 	// MetricsAddr is where GET /metrics listens; set and empty disables it,
 	// unset means DefaultMetricsAddr (the env parser cannot tell the two
 	// apart, so Load applies the default).
@@ -174,6 +179,19 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Auth.validate()...)
 	return errors.Join(errs...)
 }
+
+// DirectDatabaseURL is LISTEN_DATABASE_URL, or DATABASE_URL when it is not set.
+func (c Config) DirectDatabaseURL() string {
+	if c.ListenDatabaseURL != "" {
+		return c.ListenDatabaseURL
+	}
+	return c.DatabaseURL
+}
+
+// Pooled reports whether DATABASE_URL is set apart from the direct
+// connection: it may then lead to a transaction pooler, through which no
+// session state (LISTEN, session locks) survives a statement.
+func (c Config) Pooled() bool { return c.DirectDatabaseURL() != c.DatabaseURL }
 
 // isLoopback reports whether addr is host:port on a loopback interface: the
 // profiler must never be reachable from outside the machine.

@@ -89,6 +89,10 @@ type errorDetail struct {
 	Message string `json:"message"`
 }
 
+// outageLog logs requests that failed because the database does not answer:
+// during an outage every request does, and one line each would flood the log.
+var outageLog = newThrottledLog(2, 3)
+
 // writeError answers with the status and code of err.
 func writeError(c *gin.Context, err error) {
 	status, code, msg := classify(err)
@@ -98,14 +102,18 @@ func writeError(c *gin.Context, err error) {
 			break
 		}
 	}
+	ctx := c.Request.Context()
 	switch {
+	case tokens.Unavailable(err) && ctx.Err() == nil:
+		outageLog.warn(ctx, "request failed: the database is unavailable",
+			"method", c.Request.Method, "route", c.FullPath(), "error", err)
 	case errors.Is(err, context.Canceled) || errors.Is(err, tokens.ErrUnavailable) ||
 		errors.Is(err, events.ErrClosed) || errors.Is(err, errNotReady):
 		// The client left, or the pod is shutting down or not ready (the
 		// readiness probe logs why): nothing went wrong here.
-		slog.DebugContext(c.Request.Context(), "request ended early", "route", c.FullPath(), "error", err)
+		slog.DebugContext(ctx, "request ended early", "route", c.FullPath(), "error", err)
 	case status >= 500:
-		slog.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "route", c.FullPath(), "error", err)
+		slog.ErrorContext(ctx, "request failed", "method", c.Request.Method, "route", c.FullPath(), "error", err)
 	}
 	if status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
 		c.Header("Retry-After", retryAfterDefault)
@@ -120,6 +128,10 @@ func classify(err error) (status int, code, msg string) {
 	}
 	for _, e := range errorTable {
 		if errors.Is(err, e.err) {
+			if e.err == tokens.ErrUnavailable {
+				// The cause may name the database's address: keep it in the log.
+				return e.status, e.code, "the service cannot serve now; retry later"
+			}
 			return e.status, e.code, err.Error()
 		}
 	}

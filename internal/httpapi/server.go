@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -61,24 +63,60 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	r.GET("/readyz", h.ready)
 	apidoc.Register(r) // /openapi.json, /docs
 
-	t := r.Group("/tokens")
-	t.POST("/generate", h.generate)
-	t.POST("/import", h.importTokens)
-	t.POST("/assign", h.assign)
-	t.GET("/assign", h.assign)
-	t.POST("/unblock", h.unblock)
-	t.DELETE("/delete", h.deleteByBody)
-	t.POST("/keep-alive", h.keepAlive)
-	t.PUT("/keep-alive", h.keepAlive)
-	t.GET("/stats", h.stats)
+	words := routeWords{}
+	words.add("POST", "generate", h.generate)
+	words.add("POST", "import", h.importTokens)
+	words.add("POST", "assign", h.assign)
+	words.add("GET", "assign", h.assign)
+	words.add("POST", "unblock", h.unblock)
+	words.add("DELETE", "delete", h.deleteByBody)
+	words.add("POST", "keep-alive", h.keepAlive)
+	words.add("PUT", "keep-alive", h.keepAlive)
+	words.add("GET", "stats", h.stats)
 	if opts.Events != nil {
-		t.GET("/events", (&streamer{src: opts.Events, opts: opts.Stream.withDefaults()}).serve)
+		words.add("GET", "events", (&streamer{src: opts.Events, opts: opts.Stream.withDefaults()}).serve)
 	}
+	t := r.Group("/tokens")
+	words.register(t)
 	t.GET("/:token", h.get)
 	t.DELETE("/:token", h.deleteByPath)
 	registerSeedRoutes(r, h)
 	h.adminKeyRoutes(r)
 	return r
+}
+
+// routeWords are the fixed routes under /tokens/, by word and method.
+type routeWords map[string]map[string]gin.HandlerFunc
+
+func (w routeWords) add(method, word string, h gin.HandlerFunc) {
+	if w[word] == nil {
+		w[word] = map[string]gin.HandlerFunc{}
+	}
+	w[word][method] = h
+}
+
+// register adds every route word to g, and answers 405 with the word's own
+// Allow under every other method: the methods of /tokens/{token} would
+// otherwise catch a route word and answer 404 for a route that exists, and
+// gin's own 405 would list the methods of /tokens/{token} in Allow.
+func (w routeWords) register(g *gin.RouterGroup) {
+	for word, methods := range w {
+		allowed := make([]string, 0, len(methods))
+		for m, h := range methods {
+			g.Handle(m, "/"+word, h)
+			allowed = append(allowed, m)
+		}
+		slices.Sort(allowed)
+		allow := strings.Join(allowed, ", ")
+		for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+			if methods[m] == nil {
+				g.Handle(m, "/"+word, func(c *gin.Context) {
+					c.Header("Allow", allow)
+					writeError(c, errMethodNotAllowed)
+				})
+			}
+		}
+	}
 }
 
 func (h *handlers) ready(c *gin.Context) {

@@ -130,7 +130,7 @@ func (s *Service) claimBatchOnce(calls []*batchCall[AssignRequest, Lease]) (unse
 		TtlMs: ttls, Holders: holders, Probe: rand.Float64(), Pod: s.settings.Pod, Slot: randomSlot(),
 	})
 	if err != nil {
-		err = fmt.Errorf("tokens: assign: %w", err)
+		err = storageError("assign", err)
 		for _, c := range calls {
 			c.err = err
 		}
@@ -228,7 +228,7 @@ func runRefBatch[Res, Row any](s *Service, calls []*batchCall[leaseRef, Res], wh
 	defer cancel()
 	rows, err := many(ctx, toks, leases)
 	if err != nil {
-		err = fmt.Errorf("tokens: %s: %w", what, err)
+		err = storageError(what, err)
 		for _, c := range live {
 			c.err = err
 		}

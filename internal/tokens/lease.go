@@ -3,7 +3,6 @@ package tokens
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -88,7 +87,7 @@ func (s *Service) claimOne(ctx context.Context, req AssignRequest) (Lease, error
 		return Lease{}, ErrNoFreeToken
 	}
 	if err != nil {
-		return Lease{}, fmt.Errorf("tokens: assign: %w", err)
+		return Lease{}, storageError("assign", err)
 	}
 	s.changed()
 	l := Lease{Token: row.Value, LeaseID: row.LeaseID, LeaseExpiresAt: row.LeaseExpiresAt, AliveUntil: row.AliveUntil}

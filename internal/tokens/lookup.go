@@ -2,7 +2,6 @@ package tokens
 
 import (
 	"context"
-	"fmt"
 )
 
 // Get returns a live token; unknown, deleted and dead tokens are ErrNotFound.
@@ -33,7 +32,7 @@ type Stats struct {
 func (s *Service) Stats(ctx context.Context) (Stats, error) {
 	row, err := s.q.PoolStats(ctx)
 	if err != nil {
-		return Stats{}, fmt.Errorf("tokens: stats: %w", err)
+		return Stats{}, storageError("stats", err)
 	}
 	return Stats{Free: row.Total - row.Assigned, Assigned: row.Assigned, Total: row.Total}, nil
 }

@@ -2,7 +2,6 @@ package tokens
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -79,5 +78,5 @@ func notFoundIfNoRows(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
 	}
-	return fmt.Errorf("tokens: %w", err)
+	return storageError("", err)
 }
