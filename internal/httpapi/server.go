@@ -37,15 +37,16 @@ type Options struct {
 }
 
 type handlers struct {
-	svc  *tokens.Service
-	opts Options
+	svc   *tokens.Service
+	opts  Options
+	words routeWords // the fixed routes under /tokens/
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
 
 // NewHandler returns the HTTP handler of the API.
 func NewHandler(svc *tokens.Service, opts Options) http.Handler {
-	h := &handlers{svc: svc, opts: opts}
+	h := &handlers{svc: svc, opts: opts, words: routeWords{}}
 	r := gin.New()
 	// Imported values may hold "/", "?" or spaces: route on the raw path so
 	// that a percent-encoded value stays one path segment, then unescape it.
@@ -57,13 +58,13 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	r.HandleMethodNotAllowed = true
 	r.Use(recovery, requestLog, h.authenticate)
 	r.NoRoute(func(c *gin.Context) { writeError(c, errRouteNotFound) })
-	r.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed) })
+	r.NoMethod(h.methodNotAllowed)
 
 	r.GET("/healthz", func(c *gin.Context) { writeJSON(c, http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.ready)
 	apidoc.Register(r) // /openapi.json, /docs
 
-	words := routeWords{}
+	words := h.words
 	words.add("POST", "generate", h.generate)
 	words.add("POST", "import", h.importTokens)
 	words.add("POST", "assign", h.assign)
@@ -78,6 +79,8 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	}
 	t := r.Group("/tokens")
 	words.register(t)
+	// GET and DELETE of a route word reach these routes too: they answer
+	// 405 (no token has a route word as its value).
 	t.GET("/:token", h.get)
 	t.DELETE("/:token", h.deleteByPath)
 	registerSeedRoutes(r, h)
@@ -95,28 +98,47 @@ func (w routeWords) add(method, word string, h gin.HandlerFunc) {
 	w[word][method] = h
 }
 
-// register adds every route word to g, and answers 405 with the word's own
-// Allow under every other method: the methods of /tokens/{token} would
-// otherwise catch a route word and answer 404 for a route that exists, and
-// gin's own 405 would list the methods of /tokens/{token} in Allow.
+// register adds every route word to g under its methods.
 func (w routeWords) register(g *gin.RouterGroup) {
 	for word, methods := range w {
-		allowed := make([]string, 0, len(methods))
 		for m, h := range methods {
 			g.Handle(m, "/"+word, h)
-			allowed = append(allowed, m)
-		}
-		slices.Sort(allowed)
-		allow := strings.Join(allowed, ", ")
-		for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
-			if methods[m] == nil {
-				g.Handle(m, "/"+word, func(c *gin.Context) {
-					c.Header("Allow", allow)
-					writeError(c, errMethodNotAllowed)
-				})
-			}
 		}
 	}
+}
+
+// allow lists the methods of a route word; ok is false for any other word.
+func (w routeWords) allow(word string) (allow string, ok bool) {
+	methods, ok := w[word]
+	if !ok {
+		return "", false
+	}
+	allowed := make([]string, 0, len(methods))
+	for m := range methods {
+		allowed = append(allowed, m)
+	}
+	slices.Sort(allowed)
+	return strings.Join(allowed, ", "), true
+}
+
+// methodNotAllowed answers 405; under a route word, Allow lists the word's
+// own methods (gin's would add those of /tokens/{token}).
+func (h *handlers) methodNotAllowed(c *gin.Context) {
+	if !h.routeWordMethod(c) {
+		writeError(c, errMethodNotAllowed)
+	}
+}
+
+// routeWordMethod answers 405 when /tokens/{token} names a route word, and
+// reports whether it did.
+func (h *handlers) routeWordMethod(c *gin.Context) bool {
+	allow, ok := h.words.allow(strings.TrimPrefix(c.Request.URL.Path, "/tokens/"))
+	if !ok {
+		return false
+	}
+	c.Header("Allow", allow)
+	writeError(c, errMethodNotAllowed)
+	return true
 }
 
 func (h *handlers) ready(c *gin.Context) {

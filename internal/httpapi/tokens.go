@@ -171,6 +171,9 @@ func (h *handlers) deleteByBody(c *gin.Context) {
 }
 
 func (h *handlers) deleteByPath(c *gin.Context) {
+	if h.routeWordMethod(c) {
+		return
+	}
 	token, ok := pathToken(c)
 	if !ok {
 		writeError(c, tokens.ErrNotFound)
@@ -200,6 +203,9 @@ func (h *handlers) deleteToken(c *gin.Context, token string) {
 }
 
 func (h *handlers) get(c *gin.Context) {
+	if h.routeWordMethod(c) {
+		return
+	}
 	token, ok := pathToken(c)
 	if !ok {
 		writeError(c, tokens.ErrNotFound)

@@ -216,12 +216,16 @@ func errorCode(body []byte) string {
 	return e.Error.Code
 }
 
+// withBody returns req with body to validate. The server reads every body as
+// JSON whatever its Content-Type (curl -d sends a form type), and so does the
+// check.
 func withBody(req *http.Request, body []byte) *http.Request {
 	r := req.Clone(context.Background())
 	if body == nil {
 		r.Body = http.NoBody
 	} else {
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
 	}
 	return r
 }
