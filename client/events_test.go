@@ -51,7 +51,7 @@ func TestEventsResumeAcrossCut(t *testing.T) {
 	}
 	// The stream starts "now": generate until the first event shows that it
 	// is open.
-	eventually(t, 20*time.Second, "the stream to open", func() bool {
+	apptest.Eventually(t, 20*time.Second, "the stream to open", func() bool {
 		if received() > 0 {
 			return true
 		}
@@ -59,14 +59,14 @@ func TestEventsResumeAcrossCut(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		return received() > 0
 	})
-	eventually(t, 20*time.Second, "the first events", func() bool { return received() == len(want) })
+	apptest.Eventually(t, 20*time.Second, "the first events", func() bool { return received() == len(want) })
 	for round := range 3 {
 		px.Cut()
 		generate(5) // while the stream is down, or reconnecting
-		eventually(t, 20*time.Second, fmt.Sprintf("round %d's events", round), func() bool { return received() >= len(want) })
+		apptest.Eventually(t, 20*time.Second, fmt.Sprintf("round %d's events", round), func() bool { return received() >= len(want) })
 	}
 	generate(3)
-	eventually(t, 20*time.Second, "the last events", func() bool { return received() >= len(want) })
+	apptest.Eventually(t, 20*time.Second, "the last events", func() bool { return received() >= len(want) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

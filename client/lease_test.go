@@ -110,7 +110,7 @@ func TestLeaseLostBeforeServerExpiryWhenBlocked(t *testing.T) {
 	}
 	// Let one renewal through, then stall everything.
 	first := l.Deadline()
-	eventually(t, 10*time.Second, "a renewal", func() bool { return l.Deadline().After(first) })
+	apptest.Eventually(t, 10*time.Second, "a renewal", func() bool { return l.Deadline().After(first) })
 	px.Stall()
 	select {
 	case <-l.Done():
@@ -124,7 +124,7 @@ func TestLeaseLostBeforeServerExpiryWhenBlocked(t *testing.T) {
 	if !errors.Is(l.Err(), client.ErrLeaseLost) {
 		t.Fatalf("Err: %v", l.Err())
 	}
-	eventually(t, 10*time.Second, "the server-side lapse", func() bool {
+	apptest.Eventually(t, 10*time.Second, "the server-side lapse", func() bool {
 		info, err := direct.Get(ctx, "", l.Token())
 		return err == nil && info.State == "free"
 	})
@@ -150,7 +150,7 @@ func TestLeaseSurvivesPodKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := l.Deadline()
-	eventually(t, 10*time.Second, "a renewal through pod A", func() bool { return l.Deadline().After(first) })
+	apptest.Eventually(t, 10*time.Second, "a renewal through pod A", func() bool { return l.Deadline().After(first) })
 	pxA.Kill()
 	killed := time.Now()
 	before, _ := direct.Get(ctx, "", l.Token())

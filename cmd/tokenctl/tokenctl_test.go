@@ -124,7 +124,7 @@ func TestTokenctlWatch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	wctx, stop := context.WithCancel(ctx)
-	out := &syncBuffer{}
+	out := &apptest.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(wctx, []string{"watch", "-o", "json", "--kind", "generated"}, stdio{in: strings.NewReader(""), out: out, err: out},

@@ -6,37 +6,18 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tokenlease/tokenlease/internal/apptest"
 	"github.com/tokenlease/tokenlease/internal/testdb"
 )
 
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // No secret reaches a log line or an error message: a full run of two pods
 // at debug level, with every kind of credential (good, revoked, malformed,
 // unknown) and token values, then every key and value is looked for in the
 // logs and in every answer that should not hold it.
 func TestNoSecretInLogs(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &apptest.Buffer{}
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() { slog.SetDefault(prev) })
