@@ -10,6 +10,18 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type Pool struct {
+	ID             int32
+	Name           string
+	LeaseTtlMs     *int64
+	KeepaliveTtlMs *int64
+	MaxLeaseTtlMs  *int64
+	MaxTokens      *int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	DeletedAt      *time.Time
+}
+
 type Token struct {
 	ID             int64
 	Value          string
@@ -21,12 +33,14 @@ type Token struct {
 	Holder         *string
 	AliveUntil     time.Time
 	CreatedAt      time.Time
+	PoolID         int32
 }
 
 type TokenCounter struct {
 	Slot     int16
 	Total    int64
 	Assigned int64
+	PoolID   int32
 }
 
 type TokenEvent struct {

@@ -41,6 +41,10 @@ var errorTable = []struct {
 	{tokens.ErrLeaseMismatch, http.StatusConflict, "lease_mismatch"},
 	{tokens.ErrPoolFull, http.StatusConflict, "pool_full"},
 	{tokens.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{tokens.ErrPoolNotFound, http.StatusNotFound, "pool_not_found"},
+	{tokens.ErrPoolNotEmpty, http.StatusConflict, "pool_not_empty"},
+	{tokens.ErrPoolProtected, http.StatusConflict, "pool_protected"},
+	{tokens.ErrForbidden, http.StatusForbidden, "forbidden"},
 }
 
 type errorBody struct {

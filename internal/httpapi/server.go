@@ -55,6 +55,8 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	r.GET("/healthz", func(c *gin.Context) { writeJSON(c, http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.ready)
 
+	registerPools(r, h)
+
 	t := r.Group("/tokens")
 	t.POST("/generate", h.generate)
 	t.POST("/import", h.importTokens)

@@ -38,6 +38,7 @@ type Service struct {
 	q        *db.Queries
 	settings Settings
 	notifier ChangeNotifier
+	pools    poolCache
 	// With batching on: the batchers, and the queries (on their own pool)
 	// of the batched statements.
 	assigns    *batcher[AssignRequest, Lease]
