@@ -4,7 +4,7 @@ BIN       := bin
 PKGS      := ./...
 DATA_DIR  := .data/pg
 
-.PHONY: run test build generate check-generated vet fmt-check bench bench-churn db-up db-stop docker clean
+.PHONY: run test build generate check-generated vet fmt-check bench bench-churn bench-pools db-up db-stop docker clean
 
 ## run: start tokend against PostgreSQL at DATABASE_URL (default: local, created if missing)
 run:
@@ -55,6 +55,10 @@ bench:
 ## bench-churn: 5 minutes of churn on a 100k pool, then a 90 s A/B of the tokens table's settings (about 9 minutes)
 bench-churn:
 	BENCH_SCENARIO=churn deploy/bench/run.sh
+
+## bench-pools: 16 clients over 8 pools vs one pool, and a 1k pool beside a 1M pool (about 3 minutes)
+bench-pools:
+	BENCH_SCENARIO=pools deploy/bench/run.sh
 
 clean:
 	rm -rf $(BIN)
