@@ -10,10 +10,3 @@ WHERE t.value = sqlc.arg('token')::text AND t.alive_until > now();
 -- Sums the counter slots: constant cost whatever the pool size.
 SELECT COALESCE(sum(total), 0)::bigint AS total, COALESCE(sum(assigned), 0)::bigint AS assigned
 FROM token_counters;
-
--- name: TokenEventsFor :many
--- The audit trail of one token value, oldest first.
-SELECT id, at, kind, token, lease_id, holder, pod
-FROM token_events
-WHERE token = sqlc.arg('token')::text
-ORDER BY at, id;

@@ -46,11 +46,9 @@ func run() error {
 }
 
 func migrateOnly(ctx context.Context, cfg config.Config) error {
-	a, err := app.New(ctx, cfg, app.Options{DisableSweeper: true})
-	if err != nil {
+	if err := app.Migrate(ctx, cfg); err != nil {
 		return err
 	}
-	a.Close(ctx)
 	slog.Info("migrations applied")
 	return nil
 }
@@ -61,6 +59,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer a.Close(context.WithoutCancel(ctx))
+	startPprof(cfg.PprofAddr)
 	if err := a.Start(ctx); err != nil {
 		return err
 	}

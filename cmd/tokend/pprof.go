@@ -2,22 +2,14 @@ package main
 
 import (
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 )
 
-// PPROF_ADDR (a loopback address, e.g. 127.0.0.1:6060) serves Go's profiler
-// for performance work; unset, nothing listens.
-func init() {
-	addr := os.Getenv("PPROF_ADDR")
+// startPprof serves Go's profiler on addr (PPROF_ADDR, validated as a
+// loopback address by config) for performance work; empty, nothing listens.
+func startPprof(addr string) {
 	if addr == "" {
-		return
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
-		slog.Error("PPROF_ADDR must be a loopback address; profiler not started", "addr", addr)
 		return
 	}
 	mux := http.NewServeMux()

@@ -4,6 +4,9 @@
 -- back to back, each one statement that also writes its audit row and moves a
 -- counter slot. Run against a database migrated by `tokend migrate` and
 -- loaded with tokens: the schema is the service's own.
+--
+-- Generated from queries/ by deploy/bench/tokenbench/claimscript_test.go; do
+-- not edit.
 \set probe random(0, 999999999) / 1000000000.0
 \set slot random(0, 15)
 WITH pick AS MATERIALIZED (
@@ -43,7 +46,7 @@ counted AS (
     SET assigned = assigned + 1
     WHERE slot = :slot::smallint AND EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL)
 )
-SELECT c.value AS token, c.lease_id::bigint AS lease_id, c.lease_expires_at::timestamptz AS lease_expires_at,
+SELECT c.value, c.lease_id::bigint AS lease_id, c.lease_expires_at::timestamptz AS lease_expires_at,
        c.alive_until, c.holder
 FROM claimed c
 \gset
@@ -52,7 +55,7 @@ WITH cur AS MATERIALIZED (
     SELECT t.id, t.value, t.lease_id, t.holder,
            (t.lease_id IS NOT NULL AND t.lease_expires_at > now()) AS has_live_lease
     FROM tokens t
-    WHERE t.value = :token::text AND t.alive_until > now()
+    WHERE t.value = :value::text AND t.alive_until > now()
     FOR UPDATE
 ),
 released AS (

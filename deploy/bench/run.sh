@@ -54,7 +54,7 @@ fi
 echo "bench: building bin/tokend and bin/tokenbench" >&2
 mkdir -p bin
 CGO_ENABLED=0 go build -o bin/tokend ./cmd/tokend
-CGO_ENABLED=0 go build -o bin/tokenbench ./cmd/tokenbench
+CGO_ENABLED=0 go build -o bin/tokenbench ./deploy/bench/tokenbench
 
 started_cluster=false
 stop_cluster() {

@@ -1,7 +1,8 @@
 // Package app assembles one pod of the service from its configuration: the
-// database (created and migrated), the connection pool, the domain service,
-// River's background jobs and the HTTP handler. cmd/tokend and the tests both
-// build pods through it, so a test runs exactly what production runs.
+// database (created and migrated), the connections, the domain service and
+// its settings, the events layer and the long-poll, River's background jobs
+// and the HTTP handler. cmd/tokend and the tests both build pods through it,
+// so a test runs exactly what production runs.
 package app
 
 import (
@@ -22,15 +23,17 @@ import (
 	"github.com/tokenlease/tokenlease/internal/events"
 	"github.com/tokenlease/tokenlease/internal/httpapi"
 	"github.com/tokenlease/tokenlease/internal/jobs"
+	"github.com/tokenlease/tokenlease/internal/longpoll"
 	"github.com/tokenlease/tokenlease/internal/migrate"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
 // Options change how a pod runs, for tests and tools.
 type Options struct {
-	// DisableSweeper runs the pod without River's periodic sweeps, to show
-	// that expiry never waits for them.
-	DisableSweeper bool
+	// DisableJobs runs the pod without River's background jobs (the sweeps
+	// and the audit partitions' upkeep), to show that expiry never waits for
+	// them.
+	DisableJobs bool
 	// DisableEvents runs the pod without the events layer (no change stream,
 	// no doorbell, assign?wait= does not wait), to measure what it costs.
 	DisableEvents bool
@@ -39,20 +42,68 @@ type Options struct {
 // App is one running pod.
 type App struct {
 	Config  config.Config
-	Pool    *pgxpool.Pool
+	Pool    *pgxpool.Pool // the pod's database connections (pgx), not a pool of tokens
 	Service *tokens.Service
 	Handler http.Handler
-	Events  *events.Bus // the events layer; nil when disabled
+	Events  *events.Bus      // the events layer; nil when disabled
+	Waiter  *longpoll.Waiter // assign?wait=; nil without the events layer
 	river   *river.Client[pgx.Tx]
 }
 
-// defaultMaxConns sizes the pool when DATABASE_URL does not: PostgreSQL on a
+// defaultMaxConns sizes the connection pool when DATABASE_URL does not: PostgreSQL on a
 // small machine does best with few busy connections.
 const defaultMaxConns = 12
 
 // New creates the database if needed, applies migrations, and builds the pod.
 // Start begins the background work; Close releases everything.
 func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
+	conns, err := connectMigrated(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Pool: conns}
+	var notifier tokens.ChangeNotifier
+	if !opts.DisableEvents {
+		a.Events = events.New(conns, events.Config{Logger: slog.Default().With("component", "events")})
+		notifier = a.Events
+	}
+	a.Service = tokens.NewService(conns, Settings(cfg), notifier)
+	if !opts.DisableJobs {
+		a.river, err = jobs.NewClient(conns, a.Service, jobs.Options{
+			SweepInterval:  time.Duration(cfg.SweepInterval),
+			SweepBatchSize: cfg.SweepBatchSize,
+			AuditRetention: time.Duration(cfg.AuditRetention),
+			Logger:         slog.Default().With("component", "river"),
+		})
+		if err != nil {
+			conns.Close()
+			return nil, err
+		}
+	}
+	hopts := httpapi.Options{Ready: a.ready}
+	if a.Events != nil {
+		a.Waiter = longpoll.New(a.Events, a.Service, slog.Default().With("component", "longpoll"))
+		hopts.Waiter = a.Waiter
+		hopts.Events = a.Events
+	}
+	a.Handler = httpapi.NewHandler(a.Service, hopts)
+	return a, nil
+}
+
+// Migrate creates the database if needed and applies the migrations, without
+// building a pod: `tokend migrate`.
+func Migrate(ctx context.Context, cfg config.Config) error {
+	conns, err := connectMigrated(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	conns.Close()
+	return nil
+}
+
+// connectMigrated creates the database if needed, connects, and applies the
+// migrations.
+func connectMigrated(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
 	if err := migrate.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
@@ -63,40 +114,28 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if !hasPoolMaxConns(cfg.DatabaseURL) {
 		poolCfg.MaxConns = defaultMaxConns
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	conns, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if err := migrate.Up(ctx, pool); err != nil {
-		pool.Close()
+	if err := migrate.Up(ctx, conns); err != nil {
+		conns.Close()
 		return nil, err
 	}
-	a := &App{Config: cfg, Pool: pool}
-	var notifier tokens.ChangeNotifier
-	if !opts.DisableEvents {
-		a.Events = events.New(pool, events.Config{Logger: slog.Default().With("component", "events")})
-		notifier = a.Events
+	return conns, nil
+}
+
+// Settings is the domain's share of the configuration.
+func Settings(cfg config.Config) tokens.Settings {
+	return tokens.Settings{
+		LeaseTTL:     time.Duration(cfg.LeaseTTL),
+		MaxLeaseTTL:  time.Duration(cfg.MaxLeaseTTL),
+		KeepaliveTTL: time.Duration(cfg.KeepaliveTTL),
+		MaxTokens:    cfg.MaxTokens,
+		Pod:          cfg.PodName,
+		Batching:     bool(cfg.Batching),
+		BatchMax:     cfg.BatchMax,
 	}
-	a.Service = tokens.NewService(pool, cfg.Settings(), notifier)
-	if !opts.DisableSweeper {
-		a.river, err = jobs.NewClient(pool, a.Service, jobs.Options{
-			SweepInterval:  time.Duration(cfg.SweepInterval),
-			SweepBatchSize: cfg.SweepBatchSize,
-			AuditRetention: time.Duration(cfg.AuditRetention),
-			Logger:         slog.Default().With("component", "river"),
-		})
-		if err != nil {
-			pool.Close()
-			return nil, err
-		}
-	}
-	hopts := httpapi.Options{Ready: a.ready}
-	if a.Events != nil {
-		hopts.Waiter = a.Events.NewWaiter(a.Service)
-		hopts.Events = a.Events.Handler()
-	}
-	a.Handler = httpapi.NewHandler(a.Service, hopts)
-	return a, nil
 }
 
 func (a *App) ready(ctx context.Context) error {
@@ -126,7 +165,7 @@ func (a *App) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the background work and closes the pool.
+// Close stops the background work and closes the connections.
 func (a *App) Close(ctx context.Context) {
 	a.closeEvents()
 	if a.river != nil {
@@ -173,7 +212,7 @@ func (a *App) closeEvents() {
 	}
 }
 
-// hasPoolMaxConns reports whether DATABASE_URL sizes the pool itself
+// hasPoolMaxConns reports whether DATABASE_URL sizes the connection pool itself
 // (pgxpool reads pool_max_conns from the URL or keyword string).
 func hasPoolMaxConns(databaseURL string) bool {
 	return strings.Contains(databaseURL, "pool_max_conns")

@@ -1,6 +1,8 @@
 // Package apptest starts real pods of the service inside a test: each pod is
 // built by package app exactly as tokend builds it, serves HTTP on a loopback
-// port, and is shut down when the test ends. Tests then speak HTTP to it.
+// port, and is shut down when the test ends. Tests then speak HTTP to it:
+// raw (Do, Call) or through the API's common steps (calls.go), and wait on
+// conditions with Eventually. It is the one test kit of black-box tests.
 package apptest
 
 import (
@@ -35,9 +37,9 @@ func WithConfig(f func(*config.Config)) Option {
 	return func(c *config.Config, _ *app.Options) { f(c) }
 }
 
-// WithoutSweeper starts the pod without River's sweeps.
+// WithoutSweeper starts the pod without River's sweeps (nor its other jobs).
 func WithoutSweeper() Option {
-	return func(_ *config.Config, o *app.Options) { o.DisableSweeper = true }
+	return func(_ *config.Config, o *app.Options) { o.DisableJobs = true }
 }
 
 var podSeq atomic.Int64
@@ -46,6 +48,17 @@ var podSeq atomic.Int64
 func NewPod(t testing.TB, opts ...Option) *Pod {
 	t.Helper()
 	return NewPodOn(t, testdb.NewURL(t), opts...)
+}
+
+// NewPods starts n pods on one fresh database, as a deployment of n replicas.
+func NewPods(t testing.TB, n int, opts ...Option) []*Pod {
+	t.Helper()
+	url := testdb.NewURL(t)
+	pods := make([]*Pod, n)
+	for i := range pods {
+		pods[i] = NewPodOn(t, url, opts...)
+	}
+	return pods
 }
 
 // NewPodOn starts a pod on the given database.
@@ -102,6 +115,7 @@ func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
 // Response is a decoded HTTP answer.
 type Response struct {
 	Status int
+	Header http.Header
 	Body   []byte
 }
 
@@ -144,34 +158,54 @@ func (p *Pod) Do(t testing.TB, method, path string, body []byte) Response {
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequest(method, p.URL+path, rd)
+	r, err := p.SendRaw(method, path, rd)
 	if err != nil {
-		t.Fatalf("request %s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// Call sends v as a JSON body (nil for none).
+func (p *Pod) Call(t testing.TB, method, path string, v any) Response {
+	t.Helper()
+	r, err := p.Send(method, path, v)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// Send is Call for any goroutine: it returns errors instead of failing the
+// test.
+func (p *Pod) Send(method, path string, v any) (Response, error) {
+	if v == nil {
+		return p.SendRaw(method, path, nil)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Response{}, err
+	}
+	return p.SendRaw(method, path, bytes.NewReader(b))
+}
+
+// SendRaw sends body as it is (nil for none; a reader whose length net/http
+// cannot see goes chunked) and returns errors instead of failing the test.
+func (p *Pod) SendRaw(method, path string, body io.Reader) (Response, error) {
+	req, err := http.NewRequest(method, p.URL+path, body)
+	if err != nil {
+		return Response{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := p.Client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return Response{}, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, path, err)
+	r := Response{Status: resp.StatusCode, Header: resp.Header}
+	if r.Body, err = io.ReadAll(resp.Body); err != nil {
+		return r, fmt.Errorf("read body: %w", err)
 	}
-	return Response{Status: resp.StatusCode, Body: b}
-}
-
-// Call sends v as a JSON body (nil for none).
-func (p *Pod) Call(t testing.TB, method, path string, v any) Response {
-	t.Helper()
-	if v == nil {
-		return p.Do(t, method, path, nil)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatalf("marshal: %v", err)
-	}
-	return p.Do(t, method, path, b)
+	return r, nil
 }

@@ -1,11 +1,15 @@
-// Package config owns the service's configuration: every setting is read from
-// an environment variable, has a default that works on a developer machine,
-// and is validated at start-up with a message that names the variable.
+// Package config owns the service's configuration as plain values: every
+// setting is read from an environment variable, has a default that works on
+// a developer machine, and is validated at start-up with a message that names
+// the variable. It imports no package of the service but the leaf
+// internal/duration; turning the values into each package's settings is
+// wiring, done in internal/app.
 package config
 
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"reflect"
 	"strconv"
@@ -13,7 +17,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
-	"github.com/tokenlease/tokenlease/internal/tokens"
+	"github.com/tokenlease/tokenlease/internal/duration"
 )
 
 // Duration accepts Go syntax ("90s", "250ms") or a bare number of seconds.
@@ -21,7 +25,7 @@ type Duration time.Duration
 
 // UnmarshalText implements encoding.TextUnmarshaler for the env parser.
 func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := tokens.ParseDuration(string(b))
+	v, err := duration.Parse(string(b))
 	if err != nil {
 		return err
 	}
@@ -47,7 +51,17 @@ type Config struct {
 	// keep-alives into one statement per kind (on|off); off serves every
 	// request with its own.
 	Batching Switch `env:"BATCHING" envDefault:"on"`
+	// BatchMax caps the requests one batched statement serves.
+	BatchMax int `env:"BATCH_MAX" envDefault:"64"`
+	// PprofAddr serves Go's profiler on a loopback address for performance
+	// work (e.g. 127.0.0.1:6060); empty, nothing listens.
+	PprofAddr string `env:"PPROF_ADDR"`
 }
+
+// MinLeaseTTL is the shortest lease the service grants (DESIGN.md section 1),
+// the lower bound of LEASE_TTL. The domain checks an assign's ttl against
+// the same bound (tokens.MinLeaseTTL; internal/app tests that they agree).
+const MinLeaseTTL = 100 * time.Millisecond
 
 // Switch is an on/off setting: on, off, true, false, 1, 0.
 type Switch bool
@@ -106,8 +120,8 @@ func (c Config) Validate() error {
 	positive("MAX_LEASE_TTL", c.MaxLeaseTTL)
 	positive("AUDIT_RETENTION", c.AuditRetention)
 	positive("SHUTDOWN_GRACE", c.ShutdownGrace)
-	if c.LeaseTTL > 0 && time.Duration(c.LeaseTTL) < tokens.MinLeaseTTL {
-		errs = append(errs, fmt.Errorf("LEASE_TTL must be at least %s, got %s", tokens.MinLeaseTTL, time.Duration(c.LeaseTTL)))
+	if c.LeaseTTL > 0 && time.Duration(c.LeaseTTL) < MinLeaseTTL {
+		errs = append(errs, fmt.Errorf("LEASE_TTL must be at least %s, got %s", MinLeaseTTL, time.Duration(c.LeaseTTL)))
 	}
 	if c.LeaseTTL > c.MaxLeaseTTL {
 		errs = append(errs, fmt.Errorf("LEASE_TTL (%s) must not exceed MAX_LEASE_TTL (%s)", time.Duration(c.LeaseTTL), time.Duration(c.MaxLeaseTTL)))
@@ -117,6 +131,12 @@ func (c Config) Validate() error {
 	}
 	if c.SweepBatchSize < 1 || c.SweepBatchSize > 100000 {
 		errs = append(errs, fmt.Errorf("SWEEP_BATCH_SIZE must lie between 1 and 100000, got %d", c.SweepBatchSize))
+	}
+	if c.BatchMax < 1 || c.BatchMax > 10000 {
+		errs = append(errs, fmt.Errorf("BATCH_MAX must lie between 1 and 10000, got %d", c.BatchMax))
+	}
+	if c.PprofAddr != "" && !isLoopback(c.PprofAddr) {
+		errs = append(errs, fmt.Errorf("PPROF_ADDR must be a loopback address (e.g. 127.0.0.1:6060), got %q", c.PprofAddr))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -129,16 +149,18 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Settings returns the domain's share of the configuration.
-func (c Config) Settings() tokens.Settings {
-	return tokens.Settings{
-		LeaseTTL:     time.Duration(c.LeaseTTL),
-		MaxLeaseTTL:  time.Duration(c.MaxLeaseTTL),
-		KeepaliveTTL: time.Duration(c.KeepaliveTTL),
-		MaxTokens:    c.MaxTokens,
-		Pod:          c.PodName,
-		Batching:     bool(c.Batching),
+// isLoopback reports whether addr is host:port on a loopback interface: the
+// profiler must never be reachable from outside the machine.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
 	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // explain rewrites the env parser's errors, which name Go fields, to name the

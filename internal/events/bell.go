@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tokenlease/tokenlease/db"
+	"github.com/tokenlease/tokenlease/db/eventsdb"
 )
 
 // notifyChannel is the LISTEN/NOTIFY channel of the doorbell.
@@ -22,7 +22,7 @@ const notifyChannel = "tokenlease_events"
 // claim throughput by about two thirds, one per interval costs next to
 // nothing.
 type bell struct {
-	q        *db.Queries
+	q        *eventsdb.Queries
 	interval time.Duration
 	logger   *slog.Logger
 
@@ -30,7 +30,7 @@ type bell struct {
 	rings atomic.Int64
 }
 
-func newBell(q *db.Queries, interval time.Duration, logger *slog.Logger) *bell {
+func newBell(q *eventsdb.Queries, interval time.Duration, logger *slog.Logger) *bell {
 	return &bell{q: q, interval: interval, logger: logger, news: make(chan struct{}, 1)}
 }
 

@@ -7,11 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tokenlease/tokenlease/db"
+	"github.com/tokenlease/tokenlease/db/eventsdb"
 )
 
 // Config tunes the events layer; zero values take the defaults.
@@ -20,9 +19,7 @@ type Config struct {
 	PollInterval time.Duration // safety-net read of the log without a ring (1s)
 	ReadGap      time.Duration // least time between two reads of the log (5ms)
 	BatchSize    int           // rows per read of the log (1000)
-	StreamBuffer int           // events a stream may fall behind before it is dropped (4096)
-	Heartbeat    time.Duration // comment on an idle stream (15s)
-	WriteTimeout time.Duration // longest write to a stream's client (10s)
+	StreamBuffer int           // events a subscriber may fall behind before it is dropped (4096)
 	IdlePing     time.Duration // ping of an idle LISTEN connection (30s)
 	Logger       *slog.Logger
 }
@@ -36,8 +33,6 @@ func (c Config) withDefaults() Config {
 	def(&c.BellInterval, 5*time.Millisecond)
 	def(&c.PollInterval, time.Second)
 	def(&c.ReadGap, 5*time.Millisecond)
-	def(&c.Heartbeat, 15*time.Second)
-	def(&c.WriteTimeout, 10*time.Second)
 	def(&c.IdlePing, 30*time.Second)
 	if c.BatchSize <= 0 {
 		c.BatchSize = 1000
@@ -52,55 +47,44 @@ func (c Config) withDefaults() Config {
 }
 
 // Bus is the events layer of one pod: the doorbell, the LISTEN connection,
-// the log reader, the hub, and what serves from it (the SSE stream and the
-// long-poll). It implements tokens.ChangeNotifier.
+// the log reader and the hub. It implements tokens.ChangeNotifier (through
+// Changed); the event stream (internal/httpapi) and the long-poll
+// (internal/longpoll) consume it.
 type Bus struct {
 	hub      *Hub
 	log      *Log
 	bell     *bell
 	reader   *reader
 	listener *listener
-	streamer *streamer
-	waiters  []*Waiter // guarded by mu
-	logger   *slog.Logger
 
 	mu      sync.Mutex
 	started bool
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	once    sync.Once
-	done    chan struct{}
 }
 
-// New builds the events layer on pool. Start runs it; Close ends it.
-func New(pool *pgxpool.Pool, cfg Config) *Bus {
+// New builds the events layer on the connections conns. Start runs it; Close
+// ends it.
+func New(conns *pgxpool.Pool, cfg Config) *Bus {
 	cfg = cfg.withDefaults()
-	q := db.New(pool)
+	q := eventsdb.New(conns)
 	b := &Bus{
-		hub:    newHub(cfg.StreamBuffer),
-		log:    NewLog(q),
-		bell:   newBell(q, cfg.BellInterval, cfg.Logger),
-		logger: cfg.Logger,
-		done:   make(chan struct{}),
+		hub:  NewHub(cfg.StreamBuffer),
+		log:  NewLog(q),
+		bell: newBell(q, cfg.BellInterval, cfg.Logger),
 	}
-	readerConn := readerConnConfig(pool.Config().ConnConfig)
+	readerConn := readerConnConfig(conns.Config().ConnConfig)
 	dial := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, readerConn) }
 	b.reader = newReader(dial, b.hub, cfg.BatchSize, cfg.PollInterval, cfg.ReadGap, cfg.Logger)
 	b.hub.wake = b.reader.Kick
-	b.listener = newListener(pool.Config().ConnConfig, b.reader.Kick, cfg.IdlePing, cfg.Logger)
-	b.streamer = &streamer{
-		hub: b.hub, log: b.log, done: b.done, batch: cfg.BatchSize,
-		heartbeat: cfg.Heartbeat, writeTimeout: cfg.WriteTimeout, logger: cfg.Logger,
-	}
+	b.listener = newListener(conns.Config().ConnConfig, b.reader.Kick, cfg.IdlePing, cfg.Logger)
 	return b
 }
 
 // Changed implements tokens.ChangeNotifier: it asks the doorbell to ring. It
 // never blocks.
 func (b *Bus) Changed() { b.bell.Changed() }
-
-// Handler serves GET /tokens/events.
-func (b *Bus) Handler() gin.HandlerFunc { return b.streamer.serve }
 
 // Start runs the doorbell, the LISTEN connection and the reader until Close,
 // or until ctx ends (which closes the bus).
@@ -111,7 +95,7 @@ func (b *Bus) Start(ctx context.Context) error {
 		return errors.New("events: started twice")
 	}
 	select {
-	case <-b.done:
+	case <-b.hub.Done():
 		return ErrClosed
 	default:
 	}
@@ -129,19 +113,18 @@ func (b *Bus) Start(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			b.Close()
-		case <-b.done:
+		case <-b.hub.Done():
 		}
 	}()
 	return nil
 }
 
-// Close ends open streams and waiting assigns (which answer 503, unless
-// their claim is under way), then stops the background work and waits for
-// it. It is safe to call more than once, and without Start.
+// Close ends the subscriptions and closes Done (so that open streams and
+// waiting assigns end), then stops the background work and waits for it. It
+// is safe to call more than once, and without Start.
 func (b *Bus) Close() {
 	b.once.Do(func() {
-		close(b.done)
-		b.hub.close()
+		b.hub.Close()
 		b.mu.Lock()
 		cancel := b.cancel
 		b.started = true // no Start after Close
@@ -158,6 +141,26 @@ func (b *Bus) Subscribe(ctx context.Context, kinds KindSet) (*Subscription, Posi
 	return b.hub.Subscribe(ctx, kinds)
 }
 
+// Cursor returns the position of the last event published (see Hub.Cursor).
+func (b *Bus) Cursor(ctx context.Context) (Position, error) { return b.hub.Cursor(ctx) }
+
+// ReadUpTo reads the log's rows after after and not past until (a position
+// Cursor returned), in log order: the backlog of a resumed stream.
+func (b *Bus) ReadUpTo(ctx context.Context, after, until Position, limit int) ([]Event, error) {
+	return b.log.ReadUpTo(ctx, after, until, limit)
+}
+
+// Done is closed when the bus closes.
+func (b *Bus) Done() <-chan struct{} { return b.hub.Done() }
+
+// Observe registers an in-process consumer of every batch (see Hub.Observe).
+func (b *Bus) Observe(f func([]Event), interested func() bool) { b.hub.Observe(f, interested) }
+
+// Kick asks the reader to catch up with the log now: for an observer that
+// has just become interested, since the reader idles behind the head while
+// nobody is. It never blocks.
+func (b *Bus) Kick() { b.reader.Kick() }
+
 // Stats describe the events layer, for tests and diagnostics.
 type Stats struct {
 	Cursor      Position // the last position read
@@ -165,8 +168,8 @@ type Stats struct {
 	Skips       int64    // moves to the head of the log while nobody needed events
 	Rings       int64    // doorbell rings sent
 	Connections int64    // LISTEN connections made (reconnects are the excess over one)
+	IdlePings   int64    // pings of the idle LISTEN connection answered
 	Subscribers int
-	Waiters     int // assigns waiting for a token
 }
 
 // Stats returns the current figures.
@@ -174,19 +177,13 @@ func (b *Bus) Stats() Stats {
 	b.hub.mu.Lock()
 	cur := b.hub.cursor
 	b.hub.mu.Unlock()
-	b.mu.Lock()
-	waiting := 0
-	for _, w := range b.waiters {
-		waiting += w.queue.len()
-	}
-	b.mu.Unlock()
 	return Stats{
-		Waiters:     waiting,
 		Cursor:      cur,
 		Reads:       b.reader.reads.Load(),
 		Skips:       b.reader.skips.Load(),
 		Rings:       b.bell.rings.Load(),
 		Connections: b.listener.sessions.Load(),
-		Subscribers: b.hub.subscribers(),
+		IdlePings:   b.listener.pings.Load(),
+		Subscribers: b.hub.Subscribers(),
 	}
 }

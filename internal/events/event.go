@@ -2,11 +2,12 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/tokenlease/tokenlease/db"
+	"github.com/tokenlease/tokenlease/db/eventsdb"
 )
 
 // The kinds of change, as the token_events table names them.
@@ -35,8 +36,8 @@ type Event struct {
 	LeaseID *int64
 	Holder  *string
 	At      time.Time
-	// data is the SSE data line, encoded once by the reader and shared by
-	// every stream.
+	// data is the event's JSON, encoded once by the reader and shared by
+	// every consumer.
 	data []byte
 }
 
@@ -52,13 +53,15 @@ type eventData struct {
 // timeLayout is RFC 3339 in UTC with microseconds, as the REST API writes times.
 const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
-func eventFromRow(r db.ReadEventsRow) Event {
-	e := Event{
-		Pos:  Position{Xid: r.Xid, ID: r.ID},
-		Kind: r.Kind, Token: r.Token, LeaseID: r.LeaseID, Holder: r.Holder, At: r.At,
-	}
+func eventFromRow(r eventsdb.ReadEventsRow) Event {
+	return NewEvent(Position{Xid: r.Xid, ID: r.ID}, r.Kind, r.Token, r.LeaseID, r.Holder, r.At)
+}
+
+// NewEvent returns the event of one change, with its JSON encoded.
+func NewEvent(pos Position, kind, token string, leaseID *int64, holder *string, at time.Time) Event {
+	e := Event{Pos: pos, Kind: kind, Token: token, LeaseID: leaseID, Holder: holder, At: at}
 	// Marshalling strings, an *int64 and a *string cannot fail. JSON escapes
-	// every line break, so the data is one SSE line.
+	// every line break, so the data fits one SSE data line.
 	e.data, _ = json.Marshal(eventData{
 		Kind: e.Kind, Token: e.Token, LeaseID: e.LeaseID, Holder: e.Holder,
 		At: e.At.UTC().Format(timeLayout),
@@ -66,18 +69,9 @@ func eventFromRow(r db.ReadEventsRow) Event {
 	return e
 }
 
-// Data returns the event's JSON, as the stream sends it.
+// Data returns the event's JSON: {"kind", "token", "lease_id"?, "holder"?,
+// "at"}, as the stream sends it. The slice is shared: do not modify it.
 func (e Event) Data() []byte { return e.data }
-
-// freesToken reports whether a change of this kind may leave a token free
-// for a waiting assign.
-func freesToken(kind string) bool {
-	switch kind {
-	case KindUnblocked, KindReleased, KindGenerated, KindImported:
-		return true
-	}
-	return false
-}
 
 // KindSet selects kinds of event; the zero value selects every kind.
 type KindSet struct{ only map[string]bool }
@@ -85,9 +79,12 @@ type KindSet struct{ only map[string]bool }
 // Has reports whether the set selects kind.
 func (s KindSet) Has(kind string) bool { return s.only == nil || s.only[kind] }
 
+// ErrUnknownKind is what ParseKinds returns for a kind it does not know.
+var ErrUnknownKind = errors.New("unknown event kind")
+
 // ParseKinds reads a filter from query values, each a comma-separated list of
 // kinds ("assigned,unblocked"). No values, or only empty ones, select every
-// kind; an unknown kind is an error that names it.
+// kind; an unknown kind is ErrUnknownKind, with a message that names it.
 func ParseKinds(values []string) (KindSet, error) {
 	var s KindSet
 	for _, v := range values {
@@ -97,7 +94,7 @@ func ParseKinds(values []string) (KindSet, error) {
 				continue
 			}
 			if !isKind(k) {
-				return KindSet{}, fmt.Errorf("kind %q is not one of %s", k, strings.Join(allKinds, ", "))
+				return KindSet{}, fmt.Errorf("%w %q: use one of %s", ErrUnknownKind, k, strings.Join(allKinds, ", "))
 			}
 			if s.only == nil {
 				s.only = make(map[string]bool)

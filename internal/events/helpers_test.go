@@ -161,44 +161,6 @@ func (s *stream) collect(t testing.TB, within time.Duration, stop func(sseEvent)
 	}
 }
 
-// generate makes n tokens through pod and returns them.
-func generate(t testing.TB, pod *apptest.Pod, n int) []string {
-	t.Helper()
-	r := pod.Call(t, "POST", "/tokens/generate", map[string]any{"count": n})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("generate: %d %s", r.Status, r.Body)
-	}
-	var out struct{ Tokens []string }
-	r.JSON(t, &out)
-	return out.Tokens
-}
-
-type lease struct {
-	Token          string    `json:"token"`
-	LeaseID        int64     `json:"lease_id"`
-	LeaseExpiresAt time.Time `json:"lease_expires_at"`
-}
-
-// assign leases a token through pod, failing unless it gets one.
-func assign(t testing.TB, pod *apptest.Pod, query string) lease {
-	t.Helper()
-	r := pod.Call(t, "POST", "/tokens/assign"+query, nil)
-	if r.Status != http.StatusOK {
-		t.Fatalf("assign%s: %d %s", query, r.Status, r.Body)
-	}
-	var l lease
-	r.JSON(t, &l)
-	return l
-}
-
-func unblock(t testing.TB, pod *apptest.Pod, l lease) {
-	t.Helper()
-	r := pod.Call(t, "POST", "/tokens/unblock", map[string]any{"token": l.Token, "lease_id": l.LeaseID})
-	if r.Status != http.StatusOK {
-		t.Fatalf("unblock: %d %s", r.Status, r.Body)
-	}
-}
-
 // percentile returns the p-th percentile (0..100) of ds.
 func percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
@@ -208,18 +170,6 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	i := int(float64(len(s)-1) * p / 100)
 	return s[i]
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func decodeBody(resp *http.Response, v any) error {

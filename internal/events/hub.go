@@ -13,14 +13,16 @@ var ErrClosed = errors.New("events: closed")
 // each batch once; the hub hands every event to every subscriber whose
 // filter selects it with a non-blocking send, so a slow subscriber never
 // holds up the reader or the others: when its buffer is full it is dropped
-// (its channel closed, Dropped true). Observers (the wait queue) are called
-// with each batch and must not block either.
+// (its channel closed, Dropped true). Observers (the long-poll's wait queue)
+// are called with each batch and must not block either.
 type Hub struct {
 	bufSize int
 	// wake asks the reader to catch up at once (the reader's Kick); called
 	// when a subscriber arrives, since the cursor may be a little behind
 	// while nobody needs events. Set before use; nil in unit tests.
 	wake func()
+
+	done chan struct{} // closed by Close
 
 	mu        sync.Mutex
 	cursor    Position // the last position published (or the start)
@@ -38,9 +40,10 @@ type observer struct {
 	interested func() bool
 }
 
-// newHub returns a hub whose subscribers buffer up to bufSize events.
-func newHub(bufSize int) *Hub {
-	return &Hub{bufSize: bufSize, ready: make(chan struct{}), subs: make(map[*Subscription]struct{})}
+// NewHub returns a hub whose subscribers buffer up to bufSize events. The
+// reader feeds it (Start, Publish); on its own it is an in-memory fan-out.
+func NewHub(bufSize int) *Hub {
+	return &Hub{bufSize: bufSize, ready: make(chan struct{}), done: make(chan struct{}), subs: make(map[*Subscription]struct{})}
 }
 
 // Subscription is one subscriber's view of the stream: C delivers, in log
@@ -57,8 +60,8 @@ type Subscription struct {
 	dropped bool // guarded by hub.mu
 }
 
-// start sets the first cursor and opens the hub for subscribers.
-func (h *Hub) start(cursor Position) {
+// Start sets the first cursor and opens the hub for subscribers.
+func (h *Hub) Start(cursor Position) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.isReady || h.closed {
@@ -139,10 +142,11 @@ func (h *Hub) endLocked(s *Subscription, dropped bool) {
 	close(s.ch)
 }
 
-// observe registers f to be called with every published batch, after the
-// subscribers have been served, while interested reports true. Neither may
-// block.
-func (h *Hub) observe(f func([]Event), interested func() bool) {
+// Observe registers f to be called with every published batch, after the
+// subscribers have been served; interested says whether f needs events at
+// all right now (while none is interested and no one subscribes, the reader
+// skips rows). Neither may block.
+func (h *Hub) Observe(f func([]Event), interested func() bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.observers = append(h.observers, observer{f, interested})
@@ -186,9 +190,9 @@ func (h *Hub) skipTo(head Position) bool {
 	return true
 }
 
-// publish delivers a batch read from the log and moves the cursor to its
+// Publish delivers a batch read from the log and moves the cursor to its
 // last event.
-func (h *Hub) publish(batch []Event) {
+func (h *Hub) Publish(batch []Event) {
 	if len(batch) == 0 {
 		return
 	}
@@ -219,21 +223,25 @@ func (h *Hub) publish(batch []Event) {
 	}
 }
 
-// subscribers returns how many subscriptions are open.
-func (h *Hub) subscribers() int {
+// Subscribers returns how many subscriptions are open.
+func (h *Hub) Subscribers() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.subs)
 }
 
-// close ends every subscription (not as a drop) and refuses new ones.
-func (h *Hub) close() {
+// Done is closed when the hub is.
+func (h *Hub) Done() <-chan struct{} { return h.done }
+
+// Close ends every subscription (not as a drop) and refuses new ones.
+func (h *Hub) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return
 	}
 	h.closed = true
+	close(h.done)
 	for s := range h.subs {
 		h.endLocked(s, false)
 	}

@@ -12,15 +12,15 @@ func testEvent(xid, id int64, kind string) Event {
 
 func TestHubDeliversInOrderAndFilters(t *testing.T) {
 	t.Parallel()
-	h := newHub(16)
-	h.start(Position{Xid: 10})
+	h := NewHub(16)
+	h.Start(Position{Xid: 10})
 	ctx := context.Background()
 	all, cur, err := h.Subscribe(ctx, KindSet{})
 	if err != nil || cur != (Position{Xid: 10}) {
 		t.Fatalf("Subscribe = %v, %v", cur, err)
 	}
 	only, _, _ := h.Subscribe(ctx, mustKinds(t, "unblocked"))
-	h.publish([]Event{testEvent(10, 1, KindAssigned), testEvent(10, 2, KindUnblocked), testEvent(11, 3, KindAssigned)})
+	h.Publish([]Event{testEvent(10, 1, KindAssigned), testEvent(10, 2, KindUnblocked), testEvent(11, 3, KindAssigned)})
 	for i, want := range []int64{1, 2, 3} {
 		if ev := <-all.C; ev.Pos.ID != want {
 			t.Fatalf("event %d: got %v", i, ev.Pos)
@@ -43,8 +43,8 @@ func TestHubDeliversInOrderAndFilters(t *testing.T) {
 // publisher never wait for it.
 func TestHubDropsSlowSubscriber(t *testing.T) {
 	t.Parallel()
-	h := newHub(2)
-	h.start(Position{})
+	h := NewHub(2)
+	h.Start(Position{})
 	ctx := context.Background()
 	slow, _, _ := h.Subscribe(ctx, KindSet{})
 	fast, _, _ := h.Subscribe(ctx, KindSet{})
@@ -52,7 +52,7 @@ func TestHubDropsSlowSubscriber(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := int64(1); i <= 5; i++ {
-			h.publish([]Event{testEvent(1, i, KindAssigned)})
+			h.Publish([]Event{testEvent(1, i, KindAssigned)})
 			if ev := <-fast.C; ev.Pos.ID != i {
 				t.Errorf("fast subscriber got %v, want id %d", ev.Pos, i)
 			}
@@ -70,15 +70,15 @@ func TestHubDropsSlowSubscriber(t *testing.T) {
 	if len(got) != 2 || got[0] != 1 || got[1] != 2 || !slow.Dropped() {
 		t.Fatalf("slow subscriber got %v, dropped %v; want [1 2] and dropped", got, slow.Dropped())
 	}
-	if fast.Dropped() || h.subscribers() != 1 {
-		t.Fatalf("fast dropped %v, subscribers %d", fast.Dropped(), h.subscribers())
+	if fast.Dropped() || h.Subscribers() != 1 {
+		t.Fatalf("fast dropped %v, subscribers %d", fast.Dropped(), h.Subscribers())
 	}
 	slow.Close() // harmless after a drop
 }
 
 func TestHubClose(t *testing.T) {
 	t.Parallel()
-	h := newHub(4)
+	h := NewHub(4)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// A subscriber that comes before the reader's first cursor waits for it.
@@ -91,22 +91,22 @@ func TestHubClose(t *testing.T) {
 		s, _, err := h.Subscribe(ctx, KindSet{})
 		early <- result{s, err}
 	}()
-	h.start(Position{Xid: 5})
+	h.Start(Position{Xid: 5})
 	r := <-early
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	h.close()
+	h.Close()
 	if _, ok := <-r.s.C; ok || r.s.Dropped() {
 		t.Fatal("close must end subscriptions, not as a drop")
 	}
 	if _, _, err := h.Subscribe(ctx, KindSet{}); err != ErrClosed {
 		t.Fatalf("Subscribe after close: %v", err)
 	}
-	h.publish([]Event{testEvent(6, 1, KindAssigned)}) // ignored, no panic
+	h.Publish([]Event{testEvent(6, 1, KindAssigned)}) // ignored, no panic
 	// A hub closed before it started does not keep subscribers waiting.
-	h2 := newHub(4)
-	h2.close()
+	h2 := NewHub(4)
+	h2.Close()
 	if _, _, err := h2.Subscribe(ctx, KindSet{}); err != ErrClosed {
 		t.Fatalf("Subscribe on a hub closed before start: %v", err)
 	}

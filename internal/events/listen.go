@@ -26,6 +26,7 @@ type listener struct {
 	logger     *slog.Logger
 
 	sessions atomic.Int64 // connections made, for tests and stats
+	pings    atomic.Int64 // idle pings answered, for tests and stats
 }
 
 func newListener(connConfig *pgx.ConnConfig, kick func(), idlePing time.Duration, logger *slog.Logger) *listener {
@@ -93,6 +94,7 @@ func (l *listener) session(ctx context.Context, connected func()) error {
 			if err != nil {
 				return err
 			}
+			l.pings.Add(1)
 		default:
 			return err
 		}

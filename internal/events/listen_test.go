@@ -2,11 +2,11 @@ package events_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tokenlease/tokenlease/internal/apptest"
-	"github.com/tokenlease/tokenlease/internal/testdb"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -29,14 +29,16 @@ func killConnections(t *testing.T, pod *apptest.Pod) int {
 
 // The LISTEN connections (and the log readers' connections) are killed
 // three times while changes go on: the pods reconnect and catch up from the
-// log, and the stream has every event, in order, none twice.
+// log, and the stream has every committed change, in order, none twice. How
+// many changes a loaded machine makes meanwhile does not matter; that some
+// are made while each kill is being recovered from does, and is waited for.
 func TestListenConnectionKilled(t *testing.T) {
 	t.Parallel()
-	url := testdb.NewURL(t)
-	a, b := apptest.NewPodOn(t, url), apptest.NewPodOn(t, url)
-	generate(t, a, 3)
+	pods := apptest.NewPods(t, 2)
+	a, b := pods[0], pods[1]
+	a.Generate(t, 3)
 	s := openStream(t, b, "/tokens/events?kind=assigned,unblocked", "")
-	eventually(t, 10*time.Second, "both pods to listen", func() bool {
+	apptest.Eventually(t, 10*time.Second, "both pods to listen", func() bool {
 		return a.App.Events.Stats().Connections == 1 && b.App.Events.Stats().Connections == 1
 	})
 
@@ -44,6 +46,7 @@ func TestListenConnectionKilled(t *testing.T) {
 	stop := make(chan struct{})
 	changes := make(chan []opKey, 1)
 	errs := make(chan error, 1)
+	var made atomic.Int64 // committed cycles
 	go func() {
 		var done []opKey
 		defer func() { changes <- done }()
@@ -63,13 +66,16 @@ func TestListenConnectionKilled(t *testing.T) {
 				return
 			}
 			done = append(done, opKey{"assigned", l.LeaseID}, opKey{"unblocked", l.LeaseID})
+			made.Add(1)
 		}
 	}()
 	for kill := 1; kill <= 3; kill++ {
+		before := made.Load()
 		if n := killConnections(t, a); n != 2 {
 			t.Fatalf("found %d LISTEN connections, want 2", n)
 		}
-		eventually(t, 20*time.Second, "both pods to listen again", func() bool {
+		apptest.Eventually(t, 20*time.Second, "a change after the kill", func() bool { return made.Load() > before })
+		apptest.Eventually(t, 20*time.Second, "both pods to listen again", func() bool {
 			return a.App.Events.Stats().Connections == int64(kill+1) && b.App.Events.Stats().Connections == int64(kill+1)
 		})
 	}
@@ -79,9 +85,6 @@ func TestListenConnectionKilled(t *testing.T) {
 	case err := <-errs:
 		t.Fatal(err)
 	default:
-	}
-	if len(want) < 20 {
-		t.Fatalf("only %d changes while the connections were killed", len(want))
 	}
 
 	last := want[len(want)-1]
@@ -97,7 +100,7 @@ func TestListenConnectionKilled(t *testing.T) {
 		}
 	}
 	// And nothing more arrives: a change after the check is the next event.
-	l := assign(t, a, "")
+	l := a.Assign(t, nil)
 	if ev := s.next(t, 20*time.Second); ev.Event != "assigned" || ev.leaseID(t) != l.LeaseID {
 		t.Fatalf("after the check: %s %s, want the new assignment %d", ev.Event, ev.Data, l.LeaseID)
 	}

@@ -1,9 +1,12 @@
-package events
+package events_test
 
 import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/tokenlease/tokenlease/internal/apptest"
+	"github.com/tokenlease/tokenlease/internal/events"
 )
 
 // An idle LISTEN connection is pinged after each quiet spell and kept: the
@@ -11,17 +14,17 @@ import (
 // still arrive afterwards.
 func TestListenerSurvivesIdlePings(t *testing.T) {
 	t.Parallel()
-	b, pool := startBus(t, Config{IdlePing: 20 * time.Millisecond, PollInterval: time.Hour})
-	sub, _, err := b.Subscribe(context.Background(), KindSet{})
+	b, pool := startBus(t, events.Config{IdlePing: 20 * time.Millisecond, PollInterval: time.Hour})
+	sub, _, err := b.Subscribe(context.Background(), events.KindSet{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	eventually(t, 10*time.Second, "the listener to connect", func() bool { return b.Stats().Connections == 1 })
+	apptest.Eventually(t, 10*time.Second, "the listener to connect", func() bool { return b.Stats().Connections == 1 })
 	reads := b.Stats().Reads
-	time.Sleep(200 * time.Millisecond) // let several idle pings pass (this sleep is the subject, not a synchronisation)
+	apptest.Eventually(t, 10*time.Second, "three idle pings", func() bool { return b.Stats().IdlePings >= 3 })
 	if c := b.Stats().Connections; c != 1 {
-		t.Fatalf("%d LISTEN connections after idle pings, want 1", c)
+		t.Fatalf("%d LISTEN connections after %d idle pings, want 1", c, b.Stats().IdlePings)
 	}
 	// With the poll an hour away, only the doorbell can bring this event.
 	tx := begin(t, pool)

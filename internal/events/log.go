@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/tokenlease/tokenlease/db"
+	"github.com/tokenlease/tokenlease/db/eventsdb"
 )
 
 // Log reads the change log, the token_events table, in commit-safe order.
@@ -48,11 +48,11 @@ import (
 // change to the same token waits for the first to commit and gets a larger
 // xid.
 type Log struct {
-	q *db.Queries
+	q *eventsdb.Queries
 }
 
 // NewLog returns a Log that reads through q.
-func NewLog(q *db.Queries) *Log { return &Log{q: q} }
+func NewLog(q *eventsdb.Queries) *Log { return &Log{q: q} }
 
 // Head returns the position of "now": every row before it is final, and
 // every row that commits later lies after it. It is the horizon that passes
@@ -71,7 +71,7 @@ func (l *Log) Head(ctx context.Context) (Position, error) {
 // Read returns up to limit final rows after after, in log order: those
 // below the horizon of the statement's snapshot.
 func (l *Log) Read(ctx context.Context, after Position, limit int) ([]Event, error) {
-	rows, err := l.q.ReadEvents(ctx, db.ReadEventsParams{AfterXid: after.Xid, AfterID: after.ID, MaxRows: int32(limit)})
+	rows, err := l.q.ReadEvents(ctx, eventsdb.ReadEventsParams{AfterXid: after.Xid, AfterID: after.ID, MaxRows: int32(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("events: read log: %w", err)
 	}
@@ -86,7 +86,7 @@ func (l *Log) Read(ctx context.Context, after Position, limit int) ([]Event, err
 // order. The caller vouches that every row up to until is final: a position
 // a reader has reached, or Position{Xid: h} for a horizon h.
 func (l *Log) ReadUpTo(ctx context.Context, after, until Position, limit int) ([]Event, error) {
-	rows, err := l.q.ReadEventsUpTo(ctx, db.ReadEventsUpToParams{
+	rows, err := l.q.ReadEventsUpTo(ctx, eventsdb.ReadEventsUpToParams{
 		AfterXid: after.Xid, AfterID: after.ID, UntilXid: until.Xid, UntilID: until.ID, MaxRows: int32(limit),
 	})
 	if err != nil {
@@ -94,7 +94,7 @@ func (l *Log) ReadUpTo(ctx context.Context, after, until Position, limit int) ([
 	}
 	evs := make([]Event, len(rows))
 	for i, r := range rows {
-		evs[i] = eventFromRow(db.ReadEventsRow(r))
+		evs[i] = eventFromRow(eventsdb.ReadEventsRow(r))
 	}
 	return evs, nil
 }

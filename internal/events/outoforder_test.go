@@ -1,4 +1,4 @@
-package events
+package events_test
 
 import (
 	"context"
@@ -8,14 +8,16 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tokenlease/tokenlease/internal/apptest"
+	"github.com/tokenlease/tokenlease/internal/events"
 	"github.com/tokenlease/tokenlease/internal/testdb"
 )
 
-// startBus runs a Bus on a fresh database until the test ends.
-func startBus(t *testing.T, cfg Config) (*Bus, *pgxpool.Pool) {
+// startBus runs an events.Bus on a fresh database until the test ends.
+func startBus(t *testing.T, cfg events.Config) (*events.Bus, *pgxpool.Pool) {
 	t.Helper()
 	pool := testdb.NewPool(t)
-	b := New(pool, cfg)
+	b := events.New(pool, cfg)
 	if err := b.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -25,9 +27,9 @@ func startBus(t *testing.T, cfg Config) (*Bus, *pgxpool.Pool) {
 
 // insertEvent writes one change-log row in tx, as the service's statements
 // do, and returns its position.
-func insertEvent(t *testing.T, tx pgx.Tx, token string) Position {
+func insertEvent(t *testing.T, tx pgx.Tx, token string) events.Position {
 	t.Helper()
-	var p Position
+	var p events.Position
 	err := tx.QueryRow(context.Background(),
 		`INSERT INTO token_events (kind, token_id, token, pod) VALUES ('generated', 0, $1, 'test') RETURNING xid, id`,
 		token).Scan(&p.Xid, &p.ID)
@@ -55,9 +57,9 @@ func commit(t *testing.T, tx pgx.Tx) {
 }
 
 // receiveUntil collects events from sub until one for token stop arrives.
-func receiveUntil(t *testing.T, sub *Subscription, stop string) []Event {
+func receiveUntil(t *testing.T, sub *events.Subscription, stop string) []events.Event {
 	t.Helper()
-	var got []Event
+	var got []events.Event
 	timeout := time.After(20 * time.Second)
 	for {
 		select {
@@ -89,16 +91,16 @@ func TestOutOfOrderCommitsDeliveredOnce(t *testing.T) {
 	}{{"ids in xid order", false}, {"ids against xid order", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			b, pool := startBus(t, Config{PollInterval: 20 * time.Millisecond})
+			b, pool := startBus(t, events.Config{PollInterval: 20 * time.Millisecond})
 			ctx := context.Background()
-			sub, _, err := b.Subscribe(ctx, KindSet{})
+			sub, _, err := b.Subscribe(ctx, events.KindSet{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer sub.Close()
 
 			slow, fast := begin(t, pool), begin(t, pool)
-			var slowPos Position
+			var slowPos events.Position
 			if tc.xidFirst {
 				if _, err := slow.Exec(ctx, "SELECT pg_current_xact_id()"); err != nil {
 					t.Fatal(err)
@@ -121,7 +123,7 @@ func TestOutOfOrderCommitsDeliveredOnce(t *testing.T) {
 			// The reader reads several times while the slow transaction runs:
 			// the committed fast row must wait behind it.
 			reads := b.Stats().Reads
-			eventually(t, 20*time.Second, "the reader to look at the log", func() bool { return b.Stats().Reads >= reads+3 })
+			apptest.Eventually(t, 20*time.Second, "the reader to look at the log", func() bool { return b.Stats().Reads >= reads+3 })
 			select {
 			case ev := <-sub.C:
 				t.Fatalf("event %v (%s) delivered while an older transaction still runs", ev.Pos, ev.Token)
@@ -151,9 +153,9 @@ func TestOutOfOrderCommitsDeliveredOnce(t *testing.T) {
 // events back. (One in this database does; see above.)
 func TestOtherDatabaseDoesNotHoldEventsBack(t *testing.T) {
 	t.Parallel()
-	b, pool := startBus(t, Config{})
+	b, pool := startBus(t, events.Config{})
 	ctx := context.Background()
-	sub, _, err := b.Subscribe(ctx, KindSet{})
+	sub, _, err := b.Subscribe(ctx, events.KindSet{})
 	if err != nil {
 		t.Fatal(err)
 	}

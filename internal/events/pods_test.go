@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tokenlease/tokenlease/internal/apptest"
-	"github.com/tokenlease/tokenlease/internal/testdb"
 )
 
 // opKey names one expected event: its kind and lease id.
@@ -21,9 +20,9 @@ type opKey struct {
 // commit-to-delivery: the request also waits for the statement).
 func TestThreePodsSeeEachOthersChanges(t *testing.T) {
 	t.Parallel()
-	url := testdb.NewURL(t)
-	a, b, c := apptest.NewPodOn(t, url), apptest.NewPodOn(t, url), apptest.NewPodOn(t, url)
-	generate(t, a, 1)
+	pods := apptest.NewPods(t, 3)
+	a, b, c := pods[0], pods[1], pods[2]
+	a.Generate(t, 1)
 	streams := map[string]*stream{
 		"B": openStream(t, b, "/tokens/events?kind=assigned,unblocked", ""),
 		"C": openStream(t, c, "/tokens/events?kind=assigned,unblocked", ""),
@@ -35,10 +34,10 @@ func TestThreePodsSeeEachOthersChanges(t *testing.T) {
 	var lastLease int64
 	for range cycles {
 		start := time.Now()
-		l := assign(t, a, "")
+		l := a.Assign(t, nil)
 		sent[opKey{"assigned", l.LeaseID}] = start
 		start = time.Now()
-		unblock(t, a, l)
+		a.Unblock(t, l)
 		sent[opKey{"unblocked", l.LeaseID}] = start
 		order = append(order, opKey{"assigned", l.LeaseID}, opKey{"unblocked", l.LeaseID})
 		lastLease = l.LeaseID
@@ -67,15 +66,14 @@ func TestThreePodsSeeEachOthersChanges(t *testing.T) {
 // Changes made through every pod reach every stream.
 func TestEveryPodSeesEveryPod(t *testing.T) {
 	t.Parallel()
-	url := testdb.NewURL(t)
-	pods := []*apptest.Pod{apptest.NewPodOn(t, url), apptest.NewPodOn(t, url), apptest.NewPodOn(t, url)}
+	pods := apptest.NewPods(t, 3)
 	var streams []*stream
 	for _, p := range pods {
 		streams = append(streams, openStream(t, p, "/tokens/events?kind=generated", ""))
 	}
 	var want []string
 	for _, p := range pods {
-		want = append(want, generate(t, p, 2)...)
+		want = append(want, p.Generate(t, 2)...)
 	}
 	for i, s := range streams {
 		got := s.collect(t, 30*time.Second, func(ev sseEvent) bool { return ev.payload(t)["token"] == want[len(want)-1] })

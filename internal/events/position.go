@@ -16,8 +16,9 @@ type Position struct {
 	ID  int64
 }
 
-// errBadPosition is what a malformed Last-Event-ID gets.
-var errBadPosition = errors.New(`an event id has the form "<xid>-<id>" with two non-negative integers`)
+// ErrBadPosition is what ParsePosition returns for a malformed position (a
+// Last-Event-ID the service did not write).
+var ErrBadPosition = errors.New(`an event id has the form "<xid>-<id>" with two non-negative integers`)
 
 // Before reports whether p comes strictly before q in log order.
 func (p Position) Before(q Position) bool {
@@ -37,12 +38,12 @@ func (p Position) String() string {
 func ParsePosition(s string) (Position, error) {
 	x, i, ok := strings.Cut(s, "-")
 	if !ok {
-		return Position{}, errBadPosition
+		return Position{}, ErrBadPosition
 	}
 	xid, err1 := strconv.ParseInt(x, 10, 64)
 	id, err2 := strconv.ParseInt(i, 10, 64)
 	if err1 != nil || err2 != nil || xid < 0 || id < 0 || x[0] == '+' || i[0] == '+' {
-		return Position{}, errBadPosition
+		return Position{}, ErrBadPosition
 	}
 	return Position{Xid: xid, ID: id}, nil
 }

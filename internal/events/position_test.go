@@ -47,18 +47,3 @@ func TestParseKinds(t *testing.T) {
 		t.Fatal("unknown kind accepted")
 	}
 }
-
-func TestFreedIn(t *testing.T) {
-	t.Parallel()
-	ev := func(kind, token string) Event { return Event{Kind: kind, Token: token} }
-	batch := []Event{
-		ev(KindUnblocked, "a"),                       // freed
-		ev(KindReleased, "b"), ev(KindAssigned, "b"), // a claim took a lapsed lease: not free
-		ev(KindGenerated, "c"), ev(KindGenerated, "d"), ev(KindDeleted, "d"),
-		ev(KindKeptAlive, "e"),
-		ev(KindAssigned, "f"), ev(KindUnblocked, "f"), // free again at the end
-	}
-	if n := freedIn(batch); n != 3 {
-		t.Fatalf("freedIn = %d, want 3 (a, c, f)", n)
-	}
-}

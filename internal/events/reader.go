@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tokenlease/tokenlease/db"
+	"github.com/tokenlease/tokenlease/db/eventsdb"
 )
 
 // reader is the pod's one reader of the change log. It keeps the cursor, reads
@@ -82,7 +82,7 @@ func (r *reader) connect(ctx context.Context) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.conn, r.log = conn, NewLog(db.New(conn))
+	r.conn, r.log = conn, NewLog(eventsdb.New(conn))
 	return r.log, nil
 }
 
@@ -114,7 +114,7 @@ func (r *reader) run(ctx context.Context) {
 	if !ok {
 		return
 	}
-	r.hub.start(cursor)
+	r.hub.Start(cursor)
 
 	retry := newBackoff(50*time.Millisecond, 5*time.Second)
 	heldDelay := heldBackFirst
@@ -219,20 +219,9 @@ func (r *reader) catchUp(ctx context.Context, cursor *Position, refine bool) (n 
 			return 0, true, false, nil
 		}
 	}
-	for {
-		r.reads.Add(1)
-		batch, err := log.Read(ctx, *cursor, r.batch)
-		if err != nil {
-			return n, false, false, err
-		}
-		if len(batch) > 0 {
-			n += len(batch)
-			*cursor = batch[len(batch)-1].Pos
-			r.hub.publish(batch)
-		}
-		if len(batch) < r.batch {
-			break
-		}
+	n, err = r.drain(cursor, func(after Position) ([]Event, error) { return log.Read(ctx, after, r.batch) })
+	if err != nil {
+		return n, false, false, err
 	}
 	if n > 0 {
 		// More may be held back, or on its way: look again soon rather
@@ -247,19 +236,30 @@ func (r *reader) catchUp(ctx context.Context, cursor *Position, refine bool) (n 
 	if err != nil || horizon <= cursor.Xid {
 		return n, false, true, err
 	}
+	n, err = r.drain(cursor, func(after Position) ([]Event, error) {
+		return log.ReadUpTo(ctx, after, Position{Xid: horizon}, r.batch)
+	})
+	return n, false, true, err
+}
+
+// drain reads batches after the cursor with read, publishing each and moving
+// the cursor past it, until one comes back short; it returns how many rows
+// it read.
+func (r *reader) drain(cursor *Position, read func(after Position) ([]Event, error)) (int, error) {
+	n := 0
 	for {
 		r.reads.Add(1)
-		batch, err := log.ReadUpTo(ctx, *cursor, Position{Xid: horizon}, r.batch)
+		batch, err := read(*cursor)
 		if err != nil {
-			return n, false, true, err
+			return n, err
 		}
 		if len(batch) > 0 {
 			n += len(batch)
 			*cursor = batch[len(batch)-1].Pos
-			r.hub.publish(batch)
+			r.hub.Publish(batch)
 		}
 		if len(batch) < r.batch {
-			return n, false, true, nil
+			return n, nil
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tokenlease/tokenlease/internal/apptest"
-	"github.com/tokenlease/tokenlease/internal/testdb"
 )
 
 // A client that reconnects with Last-Event-ID gets exactly the events it
@@ -14,15 +13,15 @@ import (
 // duplicate at the switch; on another pod too.
 func TestResumeWithLastEventID(t *testing.T) {
 	t.Parallel()
-	url := testdb.NewURL(t)
-	a, b := apptest.NewPodOn(t, url), apptest.NewPodOn(t, url)
-	generate(t, a, 1)
+	pods := apptest.NewPods(t, 2)
+	a, b := pods[0], pods[1]
+	a.Generate(t, 1)
 
 	s1 := openStream(t, a, "/tokens/events?kind=assigned,unblocked", "")
-	var first []lease
+	var first []apptest.Lease
 	for range 3 {
-		l := assign(t, a, "")
-		unblock(t, a, l)
+		l := a.Assign(t, nil)
+		a.Unblock(t, l)
 		first = append(first, l)
 	}
 	got := s1.collect(t, 20*time.Second, func(ev sseEvent) bool {
@@ -40,8 +39,8 @@ func TestResumeWithLastEventID(t *testing.T) {
 		missed = append(missed, opKey{ev.Event, ev.leaseID(t)})
 	}
 	for range 4 {
-		l := assign(t, a, "")
-		unblock(t, a, l)
+		l := a.Assign(t, nil)
+		a.Unblock(t, l)
 		missed = append(missed, opKey{"assigned", l.LeaseID}, opKey{"unblocked", l.LeaseID})
 	}
 
@@ -68,11 +67,11 @@ func TestResumeWithLastEventID(t *testing.T) {
 			}
 		}
 		// The switch to live: the next change is the next event.
-		l := assign(t, a, "")
+		l := a.Assign(t, nil)
 		if ev := s.next(t, 20*time.Second); ev.Event != "assigned" || ev.leaseID(t) != l.LeaseID {
 			t.Fatalf("%s: live event %s %s, want assigned %d", tc.name, ev.Event, ev.Data, l.LeaseID)
 		}
-		unblock(t, a, l)
+		a.Unblock(t, l)
 		missed = append(missed, opKey{"assigned", l.LeaseID}, opKey{"unblocked", l.LeaseID})
 		s.close()
 	}
@@ -83,17 +82,17 @@ func TestResumeWithLastEventID(t *testing.T) {
 func TestResumeFiltered(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t)
-	generate(t, pod, 1)
+	pod.Generate(t, 1)
 	s := openStream(t, pod, "/tokens/events?kind=unblocked", "")
-	l1 := assign(t, pod, "")
-	unblock(t, pod, l1)
+	l1 := pod.Assign(t, nil)
+	pod.Unblock(t, l1)
 	ev1 := s.next(t, 20*time.Second)
 	s.close()
 	if ev1.Event != "unblocked" || ev1.leaseID(t) != l1.LeaseID {
 		t.Fatalf("got %s %s", ev1.Event, ev1.Data)
 	}
-	l2 := assign(t, pod, "")
-	unblock(t, pod, l2)
+	l2 := pod.Assign(t, nil)
+	pod.Unblock(t, l2)
 	s2 := openStream(t, pod, "/tokens/events?kind=unblocked", ev1.ID)
 	if ev := s2.next(t, 20*time.Second); ev.Event != "unblocked" || ev.leaseID(t) != l2.LeaseID {
 		t.Fatalf("resumed: %s %s, want unblocked %d", ev.Event, ev.Data, l2.LeaseID)
@@ -105,8 +104,8 @@ func TestStreamFormatAndRefusals(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t)
 	s := openStream(t, pod, "/tokens/events", "")
-	tok := generate(t, pod, 1)[0]
-	l := assign(t, pod, "?holder=worker-7")
+	tok := pod.Generate(t, 1)[0]
+	l := pod.Assign(t, map[string]any{"holder": "worker-7"})
 	gen, asg := s.next(t, 20*time.Second), s.next(t, 20*time.Second)
 	if gen.Event != "generated" || asg.Event != "assigned" || gen.ID == "" || asg.ID == "" || gen.ID == asg.ID {
 		t.Fatalf("events %+v %+v", gen, asg)
@@ -137,12 +136,12 @@ func TestResumeLongBacklog(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t)
 	s := openStream(t, pod, "/tokens/events?kind=generated", "")
-	generate(t, pod, 1)
+	pod.Generate(t, 1)
 	from := s.next(t, 20*time.Second).ID
 	s.close()
 	var want []string
 	for _, n := range []int{2500, 700, 800} {
-		want = append(want, generate(t, pod, n)...)
+		want = append(want, pod.Generate(t, n)...)
 	}
 	s2 := openStream(t, pod, "/tokens/events?kind=generated", from)
 	for i, tok := range want {

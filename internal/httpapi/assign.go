@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tokenlease/tokenlease/internal/duration"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -35,7 +36,7 @@ func parseAssign(c *gin.Context) (tokens.AssignRequest, time.Duration, error) {
 		req.Holder = h
 	}
 	if s, ok := c.GetQuery("ttl"); ok {
-		d, err := tokens.ParseDuration(s)
+		d, err := duration.Parse(s)
 		if err != nil {
 			return req, 0, badRequest("ttl: %v", err)
 		}
@@ -46,7 +47,7 @@ func parseAssign(c *gin.Context) (tokens.AssignRequest, time.Duration, error) {
 	}
 	var wait time.Duration
 	if s, ok := c.GetQuery("wait"); ok {
-		d, err := tokens.ParseDuration(s)
+		d, err := duration.Parse(s)
 		if err != nil {
 			return req, 0, badRequest("wait: %v", err)
 		}
@@ -80,7 +81,7 @@ func (h *handlers) assign(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	lease, err := h.claim(c, req, wait)
+	lease, err := h.assignLease(c, req, wait)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -88,10 +89,10 @@ func (h *handlers) assign(c *gin.Context) {
 	writeAssigned(c, lease) // hotpath.go: writeJSON's bytes of assignResponse
 }
 
-// claim assigns a token through the Waiter when there is one, with or
-// without a wait: it also releases at once a lease claimed for a client that
+// assignLease assigns a token through the Waiter when there is one, with or
+// without a wait: it also releases at once a lease taken for a client that
 // hung up meanwhile, instead of leaving it held until its TTL.
-func (h *handlers) claim(c *gin.Context, req tokens.AssignRequest, wait time.Duration) (tokens.Lease, error) {
+func (h *handlers) assignLease(c *gin.Context, req tokens.AssignRequest, wait time.Duration) (tokens.Lease, error) {
 	if h.opts.Waiter != nil {
 		return h.opts.Waiter.AssignWait(c.Request.Context(), req, wait)
 	}

@@ -35,21 +35,11 @@ func sendRaw(t testing.TB, pod *apptest.Pod, method, path, body string, chunked 
 			rd = io.MultiReader(rd) // not a type whose length http can see
 		}
 	}
-	req, err := http.NewRequest(method, pod.URL+path, rd)
-	if err != nil {
-		t.Fatalf("request: %v", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := pod.Client.Do(req)
+	r, err := pod.SendRaw(method, path, rd)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read: %v", method, path, err)
-	}
-	return apptest.Response{Status: resp.StatusCode, Body: b}
+	return r
 }
 
 // q renders a Go value as JSON, for building bodies around real tokens.
@@ -203,8 +193,8 @@ func badRequests(free, leased string, leaseID int64) []badRequest {
 
 	// path routes: any value that is not a live token is not_found
 	for _, m := range []string{"GET", "DELETE"} {
-		add(m, tokenPath(huge), "100 KB token in the path", ``, 404, "not_found")
-		add(m, tokenPath("a\x00b"), "NUL in the path", ``, 404, "not_found")
+		add(m, apptest.TokenPath(huge), "100 KB token in the path", ``, 404, "not_found")
+		add(m, apptest.TokenPath("a\x00b"), "NUL in the path", ``, 404, "not_found")
 	}
 	add("DELETE", "/tokens/stats", "route word in the path", ``, 404, "not_found")
 
@@ -212,20 +202,20 @@ func badRequests(free, leased string, leaseID int64) []badRequest {
 	add("PATCH", "/tokens/assign", "wrong method", `{}`, 405, "method_not_allowed")
 	add("GET", "/tokens/unblock", "GET on a POST-only route word", ``, 404, "not_found")
 	add("POST", "/tokens", "unknown route", `{}`, 404, "route_not_found")
-	add("POST", tokenPath(free), "POST to a token", `{}`, 405, "method_not_allowed")
+	add("POST", apptest.TokenPath(free), "POST to a token", `{}`, 405, "method_not_allowed")
 	return cases
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
-	tokens := generate(t, pod, 5)
-	importValues(t, pod, "imported-key")
-	l := assign(t, pod, map[string]any{"holder": "holder-1"})
-	assign(t, pod, nil)
+	tokens := pod.Generate(t, 5)
+	pod.Import(t, "imported-key")
+	l := pod.Assign(t, map[string]any{"holder": "holder-1"})
+	pod.Assign(t, nil)
 	free := tokens[0]
 	for _, tok := range tokens {
-		if lookup(t, pod, tok).State == "free" {
+		if pod.Lookup(t, tok).State == "free" {
 			free = tok
 		}
 	}
@@ -254,7 +244,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 
 	// The pod still serves real requests.
-	if v := lookup(t, pod, l.Token); v.State != "assigned" || *v.LeaseID != l.LeaseID {
+	if v := pod.Lookup(t, l.Token); v.State != "assigned" || *v.LeaseID != l.LeaseID {
 		t.Fatalf("the lease changed: %+v", v)
 	}
 	wantStatus(t, pod.Call(t, "POST", "/tokens/unblock", map[string]any{"token": l.Token, "lease_id": l.LeaseID}), http.StatusOK)

@@ -61,7 +61,7 @@ type leaseClient struct {
 	ledger *leaseLedger
 	rng    *rand.Rand
 	holder string
-	held   []leaseResp
+	held   []apptest.Lease
 }
 
 func (c *leaseClient) run(ctx context.Context) error {
@@ -94,7 +94,7 @@ func (c *leaseClient) assign() error {
 	if status != http.StatusOK {
 		return fmt.Errorf("assign: %d %s", status, oneLine(b))
 	}
-	var l leaseResp
+	var l apptest.Lease
 	if err := json.Unmarshal(b, &l); err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (c *leaseClient) keepAlive() error {
 	if err != nil {
 		return err
 	}
-	var v tokenResp
+	var v apptest.Token
 	if status != http.StatusOK || json.Unmarshal(b, &v) != nil ||
 		v.State != "assigned" || v.LeaseID == nil || *v.LeaseID != l.LeaseID {
 		return fmt.Errorf("keep-alive of held lease %d on %s: %d %s", l.LeaseID, l.Token, status, oneLine(b))
@@ -150,7 +150,7 @@ func TestConcurrentClientsNeverShareALeaseAndLoseNothing(t *testing.T) {
 	t.Parallel()
 	const poolSize, clients, runFor = 1000, 64, 3 * time.Second
 	pod := apptest.NewPod(t)
-	generated := generate(t, pod, poolSize)
+	generated := pod.Generate(t, poolSize)
 
 	ledger := newLeaseLedger()
 	ctx, cancel := context.WithTimeout(context.Background(), runFor)
@@ -226,7 +226,7 @@ func TestConcurrentClientsNeverShareALeaseAndLoseNothing(t *testing.T) {
 	})
 
 	t.Run("every token is still there, free or assigned as the clients know", func(t *testing.T) {
-		if s := poolStats(t, pod); s != (statsResp{Free: poolSize - int64(len(held)), Assigned: int64(len(held)), Total: poolSize}) {
+		if s := pod.Stats(t); s != (apptest.Stats{Free: poolSize - int64(len(held)), Assigned: int64(len(held)), Total: poolSize}) {
 			t.Fatalf("stats = %+v with %d leases held", s, len(held))
 		}
 		if n := queryInt(t, pod, "SELECT count(*) FROM tokens WHERE value = ANY($1) AND alive_until > now()", generated); n != poolSize {
@@ -236,7 +236,7 @@ func TestConcurrentClientsNeverShareALeaseAndLoseNothing(t *testing.T) {
 			t.Fatalf("%d rows hold a lease, clients hold %d", n, len(held))
 		}
 		for _, tok := range generated {
-			v := lookup(t, pod, tok)
+			v := pod.Lookup(t, tok)
 			id, isHeld := held[tok]
 			switch {
 			case isHeld && (v.State != "assigned" || *v.LeaseID != id):

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tokenlease/tokenlease/internal/duration"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -129,14 +130,14 @@ func (f *durationField) UnmarshalJSON(b []byte) error {
 	case len(b) > 0 && b[0] == '"':
 		var s string
 		if err = json.Unmarshal(b, &s); err == nil {
-			f.d, err = tokens.ParseDuration(s)
+			f.d, err = duration.Parse(s)
 		}
 	case string(b) == "null":
 		return nil
 	default:
 		var secs float64
 		if err = json.Unmarshal(b, &secs); err == nil {
-			f.d, err = tokens.DurationFromSeconds(secs)
+			f.d, err = duration.FromSeconds(secs)
 		}
 	}
 	if err != nil {

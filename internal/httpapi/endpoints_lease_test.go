@@ -13,7 +13,7 @@ import (
 
 // wantExpiry checks that a lease lasts ttl from a moment between before and
 // after (the database and the test share the machine's clock).
-func wantExpiry(t testing.TB, l leaseResp, ttl time.Duration, before, after time.Time) {
+func wantExpiry(t testing.TB, l apptest.Lease, ttl time.Duration, before, after time.Time) {
 	t.Helper()
 	const slack = 250 * time.Millisecond
 	if l.LeaseExpiresAt.Before(before.Add(ttl-slack)) || l.LeaseExpiresAt.After(after.Add(ttl+slack)) {
@@ -25,13 +25,13 @@ func TestAssign(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
 	const poolSize = 12
-	generate(t, pod, poolSize)
+	pod.Generate(t, poolSize)
 	assigned := 0
-	call := func(t *testing.T, method, path string, body any) leaseResp {
+	call := func(t *testing.T, method, path string, body any) apptest.Lease {
 		t.Helper()
 		r := pod.Call(t, method, path, body)
 		wantStatus(t, r, http.StatusOK)
-		var l leaseResp
+		var l apptest.Lease
 		r.JSON(t, &l)
 		assigned++
 		return l
@@ -57,10 +57,10 @@ func TestAssign(t *testing.T) {
 		}
 		wantAPITime(t, m["lease_expires_at"])
 		wantAPITime(t, m["alive_until"])
-		var l leaseResp
+		var l apptest.Lease
 		r.JSON(t, &l)
 		wantExpiry(t, l, 60*time.Second, before, after)
-		if v := lookup(t, pod, l.Token); v.State != "assigned" || v.Holder != nil {
+		if v := pod.Lookup(t, l.Token); v.State != "assigned" || v.Holder != nil {
 			t.Fatalf("lookup after assign = %+v", v)
 		}
 	})
@@ -146,7 +146,7 @@ func TestAssign(t *testing.T) {
 		}
 		wantError(t, pod.Call(t, "POST", "/tokens/assign", nil), http.StatusNotFound, "no_free_token")
 		wantError(t, pod.Call(t, "GET", "/tokens/assign?holder=x", nil), http.StatusNotFound, "no_free_token")
-		if s := poolStats(t, pod); s != (statsResp{Free: 0, Assigned: poolSize, Total: poolSize}) {
+		if s := pod.Stats(t); s != (apptest.Stats{Free: 0, Assigned: poolSize, Total: poolSize}) {
 			t.Fatalf("stats = %+v", s)
 		}
 	})
@@ -160,16 +160,16 @@ func TestAssign(t *testing.T) {
 func TestUnblock(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
-	generate(t, pod, 3)
+	pod.Generate(t, 3)
 
 	t.Run("200 with the lease id frees the token and audits the lease", func(t *testing.T) {
-		l := assign(t, pod, map[string]any{"holder": "h"})
+		l := pod.Assign(t, map[string]any{"holder": "h"})
 		r := pod.Call(t, "POST", "/tokens/unblock", map[string]any{"token": l.Token, "lease_id": l.LeaseID})
 		wantStatus(t, r, http.StatusOK)
 		if m := r.Map(t); len(m) != 2 || m["token"] != l.Token || m["state"] != "free" {
 			t.Fatalf("unblock answered %s", r.Body)
 		}
-		if v := lookup(t, pod, l.Token); v.State != "free" || v.LeaseID != nil {
+		if v := pod.Lookup(t, l.Token); v.State != "free" || v.LeaseID != nil {
 			t.Fatalf("lookup after unblock = %+v", v)
 		}
 		events := auditOf(t, pod, l.Token)
@@ -180,14 +180,14 @@ func TestUnblock(t *testing.T) {
 	})
 
 	t.Run("200 without a lease id frees whatever lease is current", func(t *testing.T) {
-		l := assign(t, pod, nil)
+		l := pod.Assign(t, nil)
 		wantStatus(t, pod.Call(t, "POST", "/tokens/unblock", map[string]any{"token": l.Token}), http.StatusOK)
-		if v := lookup(t, pod, l.Token); v.State != "free" {
+		if v := pod.Lookup(t, l.Token); v.State != "free" {
 			t.Fatalf("lookup after unblock = %+v", v)
 		}
 	})
 
-	l := assign(t, pod, nil)
+	l := pod.Assign(t, nil)
 
 	t.Run("400 invalid_request for a missing or malformed token or lease id", func(t *testing.T) {
 		for _, body := range []any{
@@ -200,7 +200,7 @@ func TestUnblock(t *testing.T) {
 		} {
 			wantError(t, pod.Call(t, "POST", "/tokens/unblock", body), http.StatusBadRequest, "invalid_request")
 		}
-		if v := lookup(t, pod, l.Token); v.State != "assigned" {
+		if v := pod.Lookup(t, l.Token); v.State != "assigned" {
 			t.Fatal("a refused unblock freed the token")
 		}
 	})
@@ -213,7 +213,7 @@ func TestUnblock(t *testing.T) {
 	t.Run("409 lease_mismatch for another lease id, leaving the lease", func(t *testing.T) {
 		r := pod.Call(t, "POST", "/tokens/unblock", map[string]any{"token": l.Token, "lease_id": l.LeaseID + 1000})
 		wantError(t, r, http.StatusConflict, "lease_mismatch")
-		if v := lookup(t, pod, l.Token); v.State != "assigned" || *v.LeaseID != l.LeaseID {
+		if v := pod.Lookup(t, l.Token); v.State != "assigned" || *v.LeaseID != l.LeaseID {
 			t.Fatalf("a refused unblock changed the lease: %+v", v)
 		}
 	})
@@ -228,8 +228,8 @@ func TestUnblock(t *testing.T) {
 func TestKeepAliveEndpoint(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
-	tokens := generate(t, pod, 2)
-	l := assign(t, pod, map[string]any{"holder": "h"})
+	tokens := pod.Generate(t, 2)
+	l := pod.Assign(t, map[string]any{"holder": "h"})
 	free := tokens[0]
 	if free == l.Token {
 		free = tokens[1]

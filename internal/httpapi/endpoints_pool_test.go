@@ -22,7 +22,7 @@ func TestGenerate(t *testing.T) {
 	pod := apptest.NewPod(t, apptest.WithoutSweeper(), withMaxTokens(5))
 
 	t.Run("201 with count new, unguessable, URL-safe tokens", func(t *testing.T) {
-		tokens := generate(t, pod, 3)
+		tokens := pod.Generate(t, 3)
 		seen := map[string]bool{}
 		for _, tok := range tokens {
 			raw, err := base64.RawURLEncoding.DecodeString(tok)
@@ -33,7 +33,7 @@ func TestGenerate(t *testing.T) {
 				t.Errorf("token %q returned twice", tok)
 			}
 			seen[tok] = true
-			if v := lookup(t, pod, tok); v.State != "free" {
+			if v := pod.Lookup(t, tok); v.State != "free" {
 				t.Errorf("new token %q is %s, want free", tok, v.State)
 			}
 			if got := kindsOf(auditOf(t, pod, tok)); strings.Join(got, ",") != "generated" {
@@ -51,13 +51,13 @@ func TestGenerate(t *testing.T) {
 	})
 
 	t.Run("409 pool_full past MAX_TOKENS, creating none", func(t *testing.T) {
-		before := poolStats(t, pod).Total // 3 from the first subtest
+		before := pod.Stats(t).Total // 3 from the first subtest
 		r := pod.Call(t, "POST", "/tokens/generate", map[string]any{"count": 5 - before + 1})
 		wantError(t, r, http.StatusConflict, "pool_full")
-		if got := poolStats(t, pod).Total; got != before {
+		if got := pod.Stats(t).Total; got != before {
 			t.Fatalf("a refused generate changed the pool: total %d, want %d", got, before)
 		}
-		generate(t, pod, int(5-before)) // exactly up to the cap is fine
+		pod.Generate(t, int(5-before)) // exactly up to the cap is fine
 		wantError(t, pod.Call(t, "POST", "/tokens/generate", map[string]any{"count": 1}), http.StatusConflict, "pool_full")
 	})
 }
@@ -67,18 +67,18 @@ func TestImport(t *testing.T) {
 	pod := apptest.NewPod(t, apptest.WithoutSweeper(), withMaxTokens(6))
 
 	t.Run("201 lists new values as imported and live ones as existing", func(t *testing.T) {
-		imported, existing := importValues(t, pod, "key-1", "proxy 10.0.0.1:3128/a?b")
+		imported, existing := pod.Import(t, "key-1", "proxy 10.0.0.1:3128/a?b")
 		if strings.Join(imported, ",") != "key-1,proxy 10.0.0.1:3128/a?b" || existing == nil || len(existing) != 0 {
 			t.Fatalf("first import: imported %q existing %#v", imported, existing)
 		}
-		lease := assign(t, pod, map[string]any{"holder": "h"})
+		lease := pod.Assign(t, map[string]any{"holder": "h"})
 
-		imported, existing = importValues(t, pod, "key-1", "key-2", "proxy 10.0.0.1:3128/a?b")
+		imported, existing = pod.Import(t, "key-1", "key-2", "proxy 10.0.0.1:3128/a?b")
 		if strings.Join(imported, ",") != "key-2" || strings.Join(existing, ",") != "key-1,proxy 10.0.0.1:3128/a?b" {
 			t.Fatalf("second import: imported %q existing %q", imported, existing)
 		}
 		// A live value is left untouched: the lease survives the re-import.
-		if v := lookup(t, pod, lease.Token); v.State != "assigned" || v.LeaseID == nil || *v.LeaseID != lease.LeaseID {
+		if v := pod.Lookup(t, lease.Token); v.State != "assigned" || v.LeaseID == nil || *v.LeaseID != lease.LeaseID {
 			t.Fatalf("re-import changed the leased token: %+v", v)
 		}
 		if got := kindsOf(auditOf(t, pod, "key-2")); strings.Join(got, ",") != "imported" {
@@ -127,9 +127,9 @@ func TestImport(t *testing.T) {
 		if dbSnapshot(t, pod) != before {
 			t.Fatal("a refused import changed the data")
 		}
-		wantError(t, pod.Call(t, "GET", tokenPath("n-1"), nil), http.StatusNotFound, "not_found")
+		wantError(t, pod.Call(t, "GET", apptest.TokenPath("n-1"), nil), http.StatusNotFound, "not_found")
 		// Values already live do not count against the cap.
-		imported, _ := importValues(t, pod, "key-1", "n-1", "n-2", "n-3")
+		imported, _ := pod.Import(t, "key-1", "n-1", "n-2", "n-3")
 		if len(imported) != 3 {
 			t.Fatalf("imported %q, want the 3 new values", imported)
 		}
@@ -155,25 +155,25 @@ func TestLookupAndDeleteByPathWithAwkwardValues(t *testing.T) {
 		"...",             // dots that are not a dot segment
 		" ",               // a lone space
 	}
-	imported, _ := importValues(t, pod, values...)
+	imported, _ := pod.Import(t, values...)
 	if len(imported) != len(values) {
 		t.Fatalf("imported %d of %d values", len(imported), len(values))
 	}
 	for _, v := range values {
 		t.Run(fmt.Sprintf("%q", v), func(t *testing.T) {
-			got := lookup(t, pod, v)
+			got := pod.Lookup(t, v)
 			if got.Token != v || got.State != "free" || got.CreatedAt == nil {
 				t.Fatalf("lookup %q = %+v", v, got)
 			}
-			r := pod.Call(t, "DELETE", tokenPath(v), nil)
+			r := pod.Call(t, "DELETE", apptest.TokenPath(v), nil)
 			wantStatus(t, r, http.StatusOK)
 			if m := r.Map(t); m["token"] != v || m["deleted"] != true {
 				t.Fatalf("delete %q answered %s", v, r.Body)
 			}
-			wantError(t, pod.Call(t, "GET", tokenPath(v), nil), http.StatusNotFound, "not_found")
+			wantError(t, pod.Call(t, "GET", apptest.TokenPath(v), nil), http.StatusNotFound, "not_found")
 		})
 	}
-	if got := poolStats(t, pod); got.Total != 0 {
+	if got := pod.Stats(t); got.Total != 0 {
 		t.Fatalf("after deleting every value the pool holds %d", got.Total)
 	}
 }
@@ -181,10 +181,10 @@ func TestLookupAndDeleteByPathWithAwkwardValues(t *testing.T) {
 func TestLookup(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
-	tokens := generate(t, pod, 2)
+	tokens := pod.Generate(t, 2)
 
 	t.Run("200 free token without lease fields", func(t *testing.T) {
-		r := pod.Call(t, "GET", tokenPath(tokens[0]), nil)
+		r := pod.Call(t, "GET", apptest.TokenPath(tokens[0]), nil)
 		wantStatus(t, r, http.StatusOK)
 		m := r.Map(t)
 		for _, k := range []string{"token", "state", "alive_until", "created_at"} {
@@ -202,8 +202,8 @@ func TestLookup(t *testing.T) {
 	})
 
 	t.Run("200 assigned token with its lease", func(t *testing.T) {
-		l := assign(t, pod, map[string]any{"holder": "worker-17@host-a"})
-		v := lookup(t, pod, l.Token)
+		l := pod.Assign(t, map[string]any{"holder": "worker-17@host-a"})
+		v := pod.Lookup(t, l.Token)
 		if v.State != "assigned" || v.LeaseID == nil || *v.LeaseID != l.LeaseID ||
 			v.Holder == nil || *v.Holder != "worker-17@host-a" ||
 			v.LeaseExpiresAt == nil || !v.LeaseExpiresAt.Equal(l.LeaseExpiresAt) {
@@ -213,7 +213,7 @@ func TestLookup(t *testing.T) {
 
 	t.Run("404 not_found for unknown and impossible values", func(t *testing.T) {
 		for _, v := range []string{"no-such-token", strings.Repeat("z", 600), "bell\a"} {
-			wantError(t, pod.Call(t, "GET", tokenPath(v), nil), http.StatusNotFound, "not_found")
+			wantError(t, pod.Call(t, "GET", apptest.TokenPath(v), nil), http.StatusNotFound, "not_found")
 		}
 	})
 }
@@ -221,7 +221,7 @@ func TestLookup(t *testing.T) {
 func TestDelete(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
-	tokens := generate(t, pod, 3)
+	tokens := pod.Generate(t, 3)
 
 	t.Run("DELETE /tokens/delete with a body: 200, then the token is gone", func(t *testing.T) {
 		r := pod.Call(t, "DELETE", "/tokens/delete", map[string]any{"token": tokens[0]})
@@ -229,15 +229,15 @@ func TestDelete(t *testing.T) {
 		if m := r.Map(t); m["token"] != tokens[0] || m["deleted"] != true {
 			t.Fatalf("delete answered %s", r.Body)
 		}
-		wantError(t, pod.Call(t, "GET", tokenPath(tokens[0]), nil), http.StatusNotFound, "not_found")
+		wantError(t, pod.Call(t, "GET", apptest.TokenPath(tokens[0]), nil), http.StatusNotFound, "not_found")
 		wantError(t, pod.Call(t, "DELETE", "/tokens/delete", map[string]any{"token": tokens[0]}), http.StatusNotFound, "not_found")
 	})
 
 	t.Run("DELETE /tokens/{token}: 200 even while leased, audited with the lease", func(t *testing.T) {
 		// Two tokens are left; take both so the one deleted is surely leased.
-		l1 := assign(t, pod, map[string]any{"holder": "h1"})
-		assign(t, pod, nil)
-		r := pod.Call(t, "DELETE", tokenPath(l1.Token), nil)
+		l1 := pod.Assign(t, map[string]any{"holder": "h1"})
+		pod.Assign(t, nil)
+		r := pod.Call(t, "DELETE", apptest.TokenPath(l1.Token), nil)
 		wantStatus(t, r, http.StatusOK)
 		if m := r.Map(t); m["token"] != l1.Token || m["deleted"] != true {
 			t.Fatalf("delete answered %s", r.Body)
@@ -247,13 +247,13 @@ func TestDelete(t *testing.T) {
 		if last.Kind != "deleted" || last.LeaseID == nil || *last.LeaseID != l1.LeaseID || last.Holder == nil || *last.Holder != "h1" {
 			t.Fatalf("last audit row of the deleted token = %+v", last)
 		}
-		if s := poolStats(t, pod); s != (statsResp{Free: 0, Assigned: 1, Total: 1}) {
+		if s := pod.Stats(t); s != (apptest.Stats{Free: 0, Assigned: 1, Total: 1}) {
 			t.Fatalf("stats after deleting a leased token = %+v", s)
 		}
 	})
 
 	t.Run("404 not_found for unknown tokens", func(t *testing.T) {
-		wantError(t, pod.Call(t, "DELETE", tokenPath("no-such-token"), nil), http.StatusNotFound, "not_found")
+		wantError(t, pod.Call(t, "DELETE", apptest.TokenPath("no-such-token"), nil), http.StatusNotFound, "not_found")
 		wantError(t, pod.Call(t, "DELETE", "/tokens/delete", map[string]any{"token": "no-such-token"}), http.StatusNotFound, "not_found")
 	})
 
@@ -268,32 +268,32 @@ func TestDelete(t *testing.T) {
 func TestStats(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
-	if s := poolStats(t, pod); s != (statsResp{}) {
+	if s := pod.Stats(t); s != (apptest.Stats{}) {
 		t.Fatalf("stats of an empty pool = %+v", s)
 	}
-	tokens := generate(t, pod, 5)
-	importValues(t, pod, "imported-1")
-	l1, l2 := assign(t, pod, nil), assign(t, pod, nil)
-	if s := poolStats(t, pod); s != (statsResp{Free: 4, Assigned: 2, Total: 6}) {
+	tokens := pod.Generate(t, 5)
+	pod.Import(t, "imported-1")
+	l1, l2 := pod.Assign(t, nil), pod.Assign(t, nil)
+	if s := pod.Stats(t); s != (apptest.Stats{Free: 4, Assigned: 2, Total: 6}) {
 		t.Fatalf("stats = %+v, want 4 free, 2 assigned, 6 total", s)
 	}
 	wantStatus(t, pod.Call(t, "POST", "/tokens/unblock", map[string]any{"token": l1.Token}), http.StatusOK)
-	if s := poolStats(t, pod); s != (statsResp{Free: 5, Assigned: 1, Total: 6}) {
+	if s := pod.Stats(t); s != (apptest.Stats{Free: 5, Assigned: 1, Total: 6}) {
 		t.Fatalf("stats after an unblock = %+v", s)
 	}
 	// Delete every generated token but l1's (which is free now).
 	left := map[string]bool{"imported-1": true, l1.Token: true}
 	for _, tok := range tokens {
 		if !left[tok] {
-			wantStatus(t, pod.Call(t, "DELETE", tokenPath(tok), nil), http.StatusOK)
+			wantStatus(t, pod.Call(t, "DELETE", apptest.TokenPath(tok), nil), http.StatusOK)
 		}
 	}
-	want := statsResp{Total: int64(len(left))}
+	want := apptest.Stats{Total: int64(len(left))}
 	if left[l2.Token] {
 		want.Assigned = 1
 	}
 	want.Free = want.Total - want.Assigned
-	if s := poolStats(t, pod); s != want {
+	if s := pod.Stats(t); s != want {
 		t.Fatalf("stats after the deletes = %+v, want %+v", s, want)
 	}
 }

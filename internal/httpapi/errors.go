@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tokenlease/tokenlease/internal/events"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -25,10 +26,18 @@ var (
 	errRouteNotFound    = &apiError{http.StatusNotFound, "route_not_found", "no such route"}
 	errMethodNotAllowed = &apiError{http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route"}
 	errInternal         = &apiError{http.StatusInternalServerError, "internal", "internal error"}
+	// errNotReady never says why: the cause may name the database's address,
+	// user or name, which are no client's business (the pod logs it).
+	errNotReady = &apiError{http.StatusServiceUnavailable, "unavailable", "the service is not ready"}
 )
 
-// errorTable maps each domain sentinel to its status and stable code. It is
-// the only place where errors become HTTP.
+// retryAfter is the Retry-After of every 503: the condition (a shutdown, a
+// database away) is expected to pass, and another pod may answer at once.
+const retryAfter = "1"
+
+// errorTable maps each sentinel of the domain and of the events layer to its
+// status and stable code. With the apiErrors above it is the only place
+// where errors become HTTP.
 var errorTable = []struct {
 	err    error
 	status int
@@ -45,6 +54,9 @@ var errorTable = []struct {
 	{tokens.ErrPoolNotEmpty, http.StatusConflict, "pool_not_empty"},
 	{tokens.ErrPoolProtected, http.StatusConflict, "pool_protected"},
 	{tokens.ErrForbidden, http.StatusForbidden, "forbidden"},
+	{events.ErrClosed, http.StatusServiceUnavailable, "unavailable"},
+	{events.ErrBadPosition, http.StatusBadRequest, "invalid_request"},
+	{events.ErrUnknownKind, http.StatusBadRequest, "invalid_request"},
 }
 
 type errorBody struct {
@@ -60,11 +72,16 @@ type errorDetail struct {
 func writeError(c *gin.Context, err error) {
 	status, code, msg := classify(err)
 	switch {
-	case errors.Is(err, context.Canceled) || errors.Is(err, tokens.ErrUnavailable):
-		// The client left, or the pod is shutting down: nothing went wrong.
+	case errors.Is(err, context.Canceled) || errors.Is(err, tokens.ErrUnavailable) ||
+		errors.Is(err, events.ErrClosed) || errors.Is(err, errNotReady):
+		// The client left, or the pod is shutting down or not ready (the
+		// readiness probe logs why): nothing went wrong here.
 		slog.DebugContext(c.Request.Context(), "request ended early", "route", c.FullPath(), "error", err)
 	case status >= 500:
 		slog.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "route", c.FullPath(), "error", err)
+	}
+	if status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", retryAfter)
 	}
 	abortJSON(c, status, errorBody{errorDetail{Code: code, Message: msg}})
 }

@@ -25,23 +25,23 @@ func withSweepInterval(d time.Duration) apptest.Option {
 func TestLapsedLeaseIsAssignableAtOnceWithoutSweeper(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
-	generate(t, pod, 1)
-	first := assign(t, pod, map[string]any{"ttl": "200ms", "holder": "slow"})
+	pod.Generate(t, 1)
+	first := pod.Assign(t, map[string]any{"ttl": "200ms", "holder": "slow"})
 	if time.Until(first.LeaseExpiresAt) > 100*time.Millisecond { // still surely live
 		wantError(t, pod.Call(t, "POST", "/tokens/assign", nil), http.StatusNotFound, "no_free_token")
 	}
 
-	waitFor(t, 5*time.Second, "lease_expires_at to pass", func() bool {
+	apptest.Eventually(t, 5*time.Second, "lease_expires_at to pass", func() bool {
 		return time.Now().After(first.LeaseExpiresAt.Add(10 * time.Millisecond))
 	})
-	if v := lookup(t, pod, first.Token); v.State != "free" || v.LeaseID != nil {
+	if v := pod.Lookup(t, first.Token); v.State != "free" || v.LeaseID != nil {
 		t.Fatalf("a lapsed lease still shows: %+v", v)
 	}
 	// The lapsed holder can no longer act on its lease.
 	wantError(t, pod.Call(t, "POST", "/tokens/unblock", map[string]any{"token": first.Token, "lease_id": first.LeaseID}), http.StatusConflict, "not_assigned")
 	wantError(t, pod.Call(t, "POST", "/tokens/keep-alive", map[string]any{"token": first.Token, "lease_id": first.LeaseID}), http.StatusConflict, "lease_mismatch")
 
-	second := assign(t, pod, map[string]any{"holder": "next"})
+	second := pod.Assign(t, map[string]any{"holder": "next"})
 	if second.Token != first.Token || second.LeaseID <= first.LeaseID {
 		t.Fatalf("second lease %+v after lapsed %+v", second, first)
 	}
@@ -65,14 +65,14 @@ func TestDeadTokenIsNeverServedWithoutSweeper(t *testing.T) {
 	t.Parallel()
 	const keepaliveTTL = 400 * time.Millisecond
 	pod := apptest.NewPod(t, apptest.WithoutSweeper(), withKeepaliveTTL(keepaliveTTL))
-	importValues(t, pod, "imported/dead value")
-	generated := generate(t, pod, 1)[0]
-	leased := assign(t, pod, map[string]any{"holder": "h"})
+	pod.Import(t, "imported/dead value")
+	generated := pod.Generate(t, 1)[0]
+	leased := pod.Assign(t, map[string]any{"holder": "h"})
 	dead := []string{"imported/dead value", generated}
 
-	waitFor(t, 5*time.Second, "both tokens to die", func() bool {
+	apptest.Eventually(t, 5*time.Second, "both tokens to die", func() bool {
 		for _, tok := range dead {
-			if pod.Call(t, "GET", tokenPath(tok), nil).Status != http.StatusNotFound {
+			if pod.Call(t, "GET", apptest.TokenPath(tok), nil).Status != http.StatusNotFound {
 				return false
 			}
 		}
@@ -90,13 +90,13 @@ func TestDeadTokenIsNeverServedWithoutSweeper(t *testing.T) {
 			method, path string
 			body         any
 		}{
-			{"GET", tokenPath(tok), nil},
+			{"GET", apptest.TokenPath(tok), nil},
 			{"POST", "/tokens/unblock", map[string]any{"token": tok}},
 			{"POST", "/tokens/unblock", map[string]any{"token": tok, "lease_id": leaseID}},
 			{"POST", "/tokens/keep-alive", map[string]any{"token": tok}},
 			{"PUT", "/tokens/keep-alive", map[string]any{"token": tok, "lease_id": leaseID}},
 			{"DELETE", "/tokens/delete", map[string]any{"token": tok}},
-			{"DELETE", tokenPath(tok), nil},
+			{"DELETE", apptest.TokenPath(tok), nil},
 		} {
 			r := pod.Call(t, req.method, req.path, req.body)
 			if r.Status != http.StatusNotFound || r.ErrorCode(t) != "not_found" {
@@ -117,11 +117,11 @@ func TestDeadTokenIsNeverServedWithoutSweeper(t *testing.T) {
 
 	// A dead value may be imported again: the old row goes (audit expired),
 	// a new token takes its place.
-	imported, existing := importValues(t, pod, "imported/dead value")
+	imported, existing := pod.Import(t, "imported/dead value")
 	if len(imported) != 1 || len(existing) != 0 {
 		t.Fatalf("re-import of a dead value: imported %q existing %q", imported, existing)
 	}
-	if v := lookup(t, pod, "imported/dead value"); v.State != "free" {
+	if v := pod.Lookup(t, "imported/dead value"); v.State != "free" {
 		t.Fatalf("re-imported value is %+v", v)
 	}
 	got := slices.DeleteFunc(kindsOf(auditOf(t, pod, "imported/dead value")), func(k string) bool { return k == "assigned" })
@@ -132,11 +132,12 @@ func TestDeadTokenIsNeverServedWithoutSweeper(t *testing.T) {
 
 func TestSweeperRemovesDeadTokens(t *testing.T) {
 	t.Parallel()
-	pod := apptest.NewPod(t, withKeepaliveTTL(300*time.Millisecond), withSweepInterval(100*time.Millisecond))
-	tokens := generate(t, pod, 3)
-	leased := assign(t, pod, map[string]any{"holder": "h"})
+	// The tokens must live until the assign below, however loaded the machine.
+	pod := apptest.NewPod(t, withKeepaliveTTL(2*time.Second), withSweepInterval(100*time.Millisecond))
+	tokens := pod.Generate(t, 3)
+	leased := pod.Assign(t, map[string]any{"holder": "h"})
 
-	waitFor(t, 20*time.Second, "the sweeper to remove the dead rows", func() bool {
+	apptest.Eventually(t, 20*time.Second, "the sweeper to remove the dead rows", func() bool {
 		return queryInt(t, pod, "SELECT count(*) FROM tokens") == 0
 	})
 	expired := auditTrail(t, pod, "expired")
@@ -151,7 +152,7 @@ func TestSweeperRemovesDeadTokens(t *testing.T) {
 			t.Errorf("expired row of the leased token lacks its lease: %+v", e)
 		}
 	}
-	if s := poolStats(t, pod); s != (statsResp{}) {
+	if s := pod.Stats(t); s != (apptest.Stats{}) {
 		t.Fatalf("stats after the sweep = %+v, want all zero", s)
 	}
 }
@@ -159,14 +160,14 @@ func TestSweeperRemovesDeadTokens(t *testing.T) {
 func TestSweeperReleasesLapsedLeases(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t, withSweepInterval(100*time.Millisecond))
-	generate(t, pod, 4)
-	leases := map[string]leaseResp{}
+	pod.Generate(t, 4)
+	leases := map[string]apptest.Lease{}
 	for range 3 {
-		l := assign(t, pod, map[string]any{"ttl": "200ms", "holder": "lapsing"})
+		l := pod.Assign(t, map[string]any{"ttl": "200ms", "holder": "lapsing"})
 		leases[l.Token] = l
 	}
 
-	waitFor(t, 20*time.Second, "the sweeper to release the lapsed leases", func() bool {
+	apptest.Eventually(t, 20*time.Second, "the sweeper to release the lapsed leases", func() bool {
 		return len(auditTrail(t, pod, "released")) == len(leases)
 	})
 	for _, e := range auditTrail(t, pod, "released") {
@@ -181,7 +182,7 @@ func TestSweeperReleasesLapsedLeases(t *testing.T) {
 	if n := queryInt(t, pod, "SELECT count(*) FROM tokens WHERE lease_id IS NOT NULL"); n != 0 {
 		t.Fatalf("%d rows still hold a lease after the sweep", n)
 	}
-	if s := poolStats(t, pod); s != (statsResp{Free: 4, Assigned: 0, Total: 4}) {
+	if s := pod.Stats(t); s != (apptest.Stats{Free: 4, Assigned: 0, Total: 4}) {
 		t.Fatalf("stats after the sweep = %+v", s)
 	}
 }

@@ -13,11 +13,11 @@ import (
 func TestStaleLeaseIDIsRefused(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
-	generate(t, pod, 1)
+	pod.Generate(t, 1)
 
-	first := assign(t, pod, map[string]any{"holder": "first"})
+	first := pod.Assign(t, map[string]any{"holder": "first"})
 	wantStatus(t, pod.Call(t, "POST", "/tokens/unblock", map[string]any{"token": first.Token, "lease_id": first.LeaseID}), http.StatusOK)
-	second := assign(t, pod, map[string]any{"holder": "second"})
+	second := pod.Assign(t, map[string]any{"holder": "second"})
 	if second.Token != first.Token || second.LeaseID <= first.LeaseID {
 		t.Fatalf("second lease %+v does not outrank first %+v", second, first)
 	}
@@ -30,7 +30,7 @@ func TestStaleLeaseIDIsRefused(t *testing.T) {
 	if dbSnapshot(t, pod) != before {
 		t.Fatal("a stale lease id changed the data")
 	}
-	v := lookup(t, pod, first.Token)
+	v := pod.Lookup(t, first.Token)
 	if v.State != "assigned" || *v.LeaseID != second.LeaseID || *v.Holder != "second" || !v.LeaseExpiresAt.Equal(second.LeaseExpiresAt) {
 		t.Fatalf("the second lease was disturbed: %+v", v)
 	}
@@ -47,11 +47,11 @@ func TestStaleLeaseIDIsRefused(t *testing.T) {
 func TestLeaseIDsStrictlyIncrease(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
-	generate(t, pod, 3)
+	pod.Generate(t, 3)
 	var last int64
-	var held []leaseResp
+	var held []apptest.Lease
 	for i := range 30 {
-		l := assign(t, pod, nil)
+		l := pod.Assign(t, nil)
 		if l.LeaseID <= last {
 			t.Fatalf("assignment %d got lease_id %d after %d", i, l.LeaseID, last)
 		}

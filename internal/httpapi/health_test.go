@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/tokenlease/tokenlease/internal/apptest"
@@ -28,6 +30,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		if err := checkErrorBody(r.Body); err != nil {
 			t.Fatalf("%v: %s", err, r.Body)
 		}
+		wantGenericUnavailable(t, pod, r)
 		wantStatus(t, pod.Call(t, "GET", "/healthz", nil), http.StatusOK)
 
 		if _, err := pod.App.Pool.Exec(context.Background(), "UPDATE goose_db_version SET is_applied = true"); err != nil {
@@ -42,6 +45,26 @@ func TestHealthAndReadiness(t *testing.T) {
 		if r.Status != http.StatusServiceUnavailable {
 			t.Fatalf("readyz = %d %s, want 503", r.Status, r.Body)
 		}
+		wantGenericUnavailable(t, pod, r)
 		wantStatus(t, pod.Call(t, "GET", "/healthz", nil), http.StatusOK)
 	})
+}
+
+// wantGenericUnavailable checks a 503 of /readyz: code unavailable, a
+// Retry-After, and nothing of the database's address, user or name.
+func wantGenericUnavailable(t *testing.T, pod *apptest.Pod, r apptest.Response) {
+	t.Helper()
+	wantError(t, r, http.StatusServiceUnavailable, "unavailable")
+	if r.Header.Get("Retry-After") == "" {
+		t.Errorf("a 503 without Retry-After: %v", r.Header)
+	}
+	u, err := url.Parse(pod.App.Config.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{u.Host, u.Hostname(), u.User.Username(), strings.TrimPrefix(u.Path, "/")} {
+		if secret != "" && strings.Contains(string(r.Body), secret) {
+			t.Errorf("readyz tells the client %q: %s", secret, r.Body)
+		}
+	}
 }

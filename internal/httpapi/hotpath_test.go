@@ -193,3 +193,11 @@ func BenchmarkHotPathUnblockBody(b *testing.B) {
 		}
 	})
 }
+
+// optString is the holder as the general path's response struct holds it.
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -12,11 +12,11 @@ import (
 )
 
 // keepAlive calls keep-alive and returns the token as it answered.
-func keepAlive(t testing.TB, pod *apptest.Pod, method string, body map[string]any) tokenResp {
+func keepAlive(t testing.TB, pod *apptest.Pod, method string, body map[string]any) apptest.Token {
 	t.Helper()
 	r := pod.Call(t, method, "/tokens/keep-alive", body)
 	wantStatus(t, r, http.StatusOK)
-	var v tokenResp
+	var v apptest.Token
 	r.JSON(t, &v)
 	return v
 }
@@ -27,12 +27,12 @@ func letTheClockMove() { time.Sleep(5 * time.Millisecond) }
 func TestKeepAliveWithoutLeaseIDDoesNotExtendTheLease(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
-	generate(t, pod, 1)
-	l := assign(t, pod, map[string]any{"ttl": "10s", "holder": "h"})
+	pod.Generate(t, 1)
+	l := pod.Assign(t, map[string]any{"ttl": "10s", "holder": "h"})
 	letTheClockMove()
 
 	for _, method := range []string{"POST", "PUT"} {
-		before := lookup(t, pod, l.Token)
+		before := pod.Lookup(t, l.Token)
 		letTheClockMove()
 		got := keepAlive(t, pod, method, map[string]any{"token": l.Token})
 		if got.State != "assigned" || got.LeaseID == nil || *got.LeaseID != l.LeaseID {
@@ -44,7 +44,7 @@ func TestKeepAliveWithoutLeaseIDDoesNotExtendTheLease(t *testing.T) {
 		if !got.AliveUntil.After(before.AliveUntil) {
 			t.Fatalf("%s keep-alive did not extend alive_until: %s, was %s", method, got.AliveUntil, before.AliveUntil)
 		}
-		after := lookup(t, pod, l.Token)
+		after := pod.Lookup(t, l.Token)
 		if !after.LeaseExpiresAt.Equal(l.LeaseExpiresAt) || !after.AliveUntil.Equal(got.AliveUntil) {
 			t.Fatalf("lookup after keep-alive = %+v", after)
 		}
@@ -60,8 +60,8 @@ func TestKeepAliveWithLeaseIDRenewsTheLeaseByItsOwnTTL(t *testing.T) {
 	t.Parallel()
 	const leaseTTL, keepaliveTTL = 10 * time.Second, 5 * time.Minute // KEEPALIVE_TTL's default
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
-	generate(t, pod, 1)
-	l := assign(t, pod, map[string]any{"ttl": leaseTTL.String()})
+	pod.Generate(t, 1)
+	l := pod.Assign(t, map[string]any{"ttl": leaseTTL.String()})
 
 	prev := l.LeaseExpiresAt
 	for _, method := range []string{"POST", "PUT"} {
@@ -78,7 +78,7 @@ func TestKeepAliveWithLeaseIDRenewsTheLeaseByItsOwnTTL(t *testing.T) {
 		if d := got.AliveUntil.Sub(*got.LeaseExpiresAt); d != keepaliveTTL-leaseTTL {
 			t.Fatalf("alive_until - lease_expires_at = %s, want %s", d, keepaliveTTL-leaseTTL)
 		}
-		if v := lookup(t, pod, l.Token); !v.LeaseExpiresAt.Equal(*got.LeaseExpiresAt) {
+		if v := pod.Lookup(t, l.Token); !v.LeaseExpiresAt.Equal(*got.LeaseExpiresAt) {
 			t.Fatalf("lookup shows lease_expires_at %s, keep-alive said %s", v.LeaseExpiresAt, got.LeaseExpiresAt)
 		}
 		prev = *got.LeaseExpiresAt
@@ -95,11 +95,11 @@ func TestKeepAliveWithLeaseIDRenewsTheLeaseByItsOwnTTL(t *testing.T) {
 func TestHeartbeatDoesNotKeepACrashedHoldersLease(t *testing.T) {
 	t.Parallel()
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
-	generate(t, pod, 1)
-	crashed := assign(t, pod, map[string]any{"ttl": "300ms", "holder": "crashed"})
+	pod.Generate(t, 1)
+	crashed := pod.Assign(t, map[string]any{"ttl": "300ms", "holder": "crashed"})
 
-	var next leaseResp
-	waitFor(t, 5*time.Second, "the crashed holder's lease to lapse despite heartbeats", func() bool {
+	var next apptest.Lease
+	apptest.Eventually(t, 5*time.Second, "the crashed holder's lease to lapse despite heartbeats", func() bool {
 		keepAlive(t, pod, "POST", map[string]any{"token": crashed.Token})
 		r := pod.Call(t, "POST", "/tokens/assign", map[string]any{"holder": "next"})
 		if r.Status == http.StatusNotFound && r.ErrorCode(t) == "no_free_token" {

@@ -135,19 +135,19 @@ func TestTwoPodsStartingAtOnceShareOneDatabase(t *testing.T) {
 	})
 
 	t.Run("a lease made through one pod is seen and honoured through the other", func(t *testing.T) {
-		token := generate(t, a, 1)[0]
-		l := assign(t, a, map[string]any{"holder": "via-a"})
+		token := a.Generate(t, 1)[0]
+		l := a.Assign(t, map[string]any{"holder": "via-a"})
 		if l.Token != token {
 			t.Fatalf("assigned %q, generated %q", l.Token, token)
 		}
-		v := lookup(t, b, token)
+		v := b.Lookup(t, token)
 		if v.State != "assigned" || *v.LeaseID != l.LeaseID || *v.Holder != "via-a" {
 			t.Fatalf("pod b sees %+v", v)
 		}
 		wantError(t, b.Call(t, "POST", "/tokens/assign", nil), http.StatusNotFound, "no_free_token")
 		wantError(t, b.Call(t, "POST", "/tokens/unblock", map[string]any{"token": token, "lease_id": l.LeaseID + 1}), http.StatusConflict, "lease_mismatch")
 		wantStatus(t, b.Call(t, "POST", "/tokens/unblock", map[string]any{"token": token, "lease_id": l.LeaseID}), http.StatusOK)
-		if v := lookup(t, a, token); v.State != "free" {
+		if v := a.Lookup(t, token); v.State != "free" {
 			t.Fatalf("pod a sees %+v after the unblock through b", v)
 		}
 		// The audit trail names the pod that made each change.
@@ -158,11 +158,11 @@ func TestTwoPodsStartingAtOnceShareOneDatabase(t *testing.T) {
 		if byKind["assigned"] != a.App.Config.PodName || byKind["unblocked"] != b.App.Config.PodName {
 			t.Fatalf("audit pods %v, want assigned by %s and unblocked by %s", byKind, a.App.Config.PodName, b.App.Config.PodName)
 		}
-		l2 := assign(t, b, nil)
+		l2 := b.Assign(t, nil)
 		if l2.LeaseID <= l.LeaseID {
 			t.Fatalf("lease ids across pods: %d after %d", l2.LeaseID, l.LeaseID)
 		}
-		if s := poolStats(t, a); s != (statsResp{Free: 0, Assigned: 1, Total: 1}) {
+		if s := a.Stats(t); s != (apptest.Stats{Free: 0, Assigned: 1, Total: 1}) {
 			t.Fatalf("stats through a = %+v", s)
 		}
 	})

@@ -31,12 +31,12 @@ func TestAssignOrderIsNotGenerationOrder(t *testing.T) {
 	const n = 300
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
 	generationRank := map[string]int{}
-	for i, tok := range generate(t, pod, n) {
+	for i, tok := range pod.Generate(t, n) {
 		generationRank[tok] = i
 	}
 	var byGeneration, byAssignment []int
 	for i := range n {
-		l := assign(t, pod, nil)
+		l := pod.Assign(t, nil)
 		rank, ok := generationRank[l.Token]
 		if !ok {
 			t.Fatalf("assign returned unknown token %q", l.Token)
@@ -57,7 +57,7 @@ func TestConcurrentClaimsDoNotCollide(t *testing.T) {
 	t.Parallel()
 	const poolSize, claimers, claimsEach = 200, 32, 5
 	pod := apptest.NewPod(t, apptest.WithoutSweeper())
-	generate(t, pod, poolSize)
+	pod.Generate(t, poolSize)
 
 	tokens := make([][]string, claimers)
 	errs := make([]error, claimers)
@@ -68,7 +68,7 @@ func TestConcurrentClaimsDoNotCollide(t *testing.T) {
 			<-start
 			for range claimsEach {
 				status, b, err := send(pod, "POST", "/tokens/assign", nil)
-				var l leaseResp
+				var l apptest.Lease
 				if err == nil && (status != http.StatusOK || json.Unmarshal(b, &l) != nil) {
 					err = fmt.Errorf("claim answered %d %s", status, oneLine(b))
 				}
@@ -97,7 +97,7 @@ func TestConcurrentClaimsDoNotCollide(t *testing.T) {
 	if len(seen) != claimers*claimsEach {
 		t.Fatalf("%d distinct tokens for %d claims", len(seen), claimers*claimsEach)
 	}
-	if s := poolStats(t, pod); s.Assigned != claimers*claimsEach {
+	if s := pod.Stats(t); s.Assigned != claimers*claimsEach {
 		t.Fatalf("stats = %+v after %d claims", s, claimers*claimsEach)
 	}
 }

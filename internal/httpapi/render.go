@@ -30,13 +30,6 @@ func optTime(t *time.Time) *apiTime {
 	return &v
 }
 
-func optString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 // writeJSON answers with v as JSON followed by a newline (friendly to curl
 // and line-oriented tools), without HTML escaping.
 func writeJSON(c *gin.Context, status int, v any) {

@@ -12,8 +12,8 @@ import (
 )
 
 // Waiter assigns a token, waiting up to wait (which may be zero) for one to
-// be freed when none is free now (the events layer's long-poll). A lease it
-// claims for a client that has gone is released, not returned.
+// be freed when none is free now (*longpoll.Waiter). A lease it takes for a
+// client that has gone is released, not returned.
 type Waiter interface {
 	AssignWait(ctx context.Context, req tokens.AssignRequest, wait time.Duration) (tokens.Lease, error)
 }
@@ -25,8 +25,10 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Waiter serves every assign; without one, wait is accepted but not used.
 	Waiter Waiter
-	// Events serves GET /tokens/events; without one the route answers 404.
-	Events gin.HandlerFunc
+	// Events feeds GET /tokens/events; without it the route answers 404.
+	Events EventSource
+	// Stream tunes the event stream.
+	Stream StreamOptions
 }
 
 type handlers struct {
@@ -68,7 +70,7 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	t.PUT("/keep-alive", h.keepAlive)
 	t.GET("/stats", h.stats)
 	if opts.Events != nil {
-		t.GET("/events", opts.Events)
+		t.GET("/events", (&streamer{src: opts.Events, opts: opts.Stream.withDefaults()}).serve)
 	}
 	t.GET("/:token", h.get)
 	t.DELETE("/:token", h.deleteByPath)
@@ -80,7 +82,8 @@ func (h *handlers) ready(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
 		if err := h.opts.Ready(ctx); err != nil {
-			abortJSON(c, http.StatusServiceUnavailable, errorBody{errorDetail{Code: "not_ready", Message: err.Error()}})
+			slog.WarnContext(ctx, "not ready", "error", err)
+			writeError(c, errNotReady)
 			return
 		}
 	}

@@ -28,8 +28,8 @@ type Options struct {
 }
 
 // NewClient returns a River client that runs the sweeps and the partition
-// upkeep on pool. Start it with Start and stop it with Stop.
-func NewClient(pool *pgxpool.Pool, svc *tokens.Service, opts Options) (*river.Client[pgx.Tx], error) {
+// upkeep on the connections conns. Start it with Start and stop it with Stop.
+func NewClient(conns *pgxpool.Pool, svc *tokens.Service, opts Options) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &SweepWorker{svc: svc, batchSize: opts.SweepBatchSize, budget: max(opts.SweepInterval, time.Second)})
 	river.AddWorker(workers, &PartitionWorker{svc: svc, retention: opts.AuditRetention})
@@ -38,7 +38,7 @@ func NewClient(pool *pgxpool.Pool, svc *tokens.Service, opts Options) (*river.Cl
 	if logger == nil {
 		logger = slog.Default()
 	}
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+	client, err := river.NewClient(riverpgxv5.New(conns), &river.Config{
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
 		Workers: workers,
 		PeriodicJobs: []*river.PeriodicJob{

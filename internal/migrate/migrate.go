@@ -67,8 +67,8 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 }
 
 // Up applies every pending migration of the service and of River.
-func Up(ctx context.Context, pool *pgxpool.Pool) error {
-	conn, err := pool.Acquire(ctx)
+func Up(ctx context.Context, conns *pgxpool.Pool) error {
+	conn, err := conns.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -78,7 +78,7 @@ func Up(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockKey) //nolint:errcheck // the session ends with the connection anyway
 
-	sqlDB := stdlib.OpenDBFromPool(pool)
+	sqlDB := stdlib.OpenDBFromPool(conns)
 	defer sqlDB.Close()
 	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
 	if err != nil {
@@ -92,7 +92,7 @@ func Up(ctx context.Context, pool *pgxpool.Pool) error {
 		slog.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
 	}
 
-	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
+	migrator, err := rivermigrate.New(riverpgxv5.New(conns), nil)
 	if err != nil {
 		return fmt.Errorf("migrate: river: %w", err)
 	}
@@ -122,9 +122,9 @@ var latestVersion = sync.OnceValue(func() int64 {
 
 // Applied reports whether the schema is at the newest embedded version. It is
 // one cheap query, fit for a readiness probe.
-func Applied(ctx context.Context, pool *pgxpool.Pool) (bool, error) {
+func Applied(ctx context.Context, conns *pgxpool.Pool) (bool, error) {
 	var current int64
-	err := pool.QueryRow(ctx,
+	err := conns.QueryRow(ctx,
 		"SELECT COALESCE(max(version_id), 0) FROM goose_db_version WHERE is_applied").Scan(&current)
 	if err != nil {
 		return false, err

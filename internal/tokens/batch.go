@@ -49,7 +49,7 @@ func leaseArrays[Res any](calls []*batchCall[leaseRef, Res]) (tokens []string, l
 // statement (never two requests for one token in an unblock or keep-alive
 // batch).
 //
-// The batched statements run on a small pool of their own (one connection per
+// The batched statements run on a few connections of their own (one per
 // batcher: each has at most one statement in flight) whose sessions use
 // generic plans. PostgreSQL would otherwise plan them afresh on every
 // execution: their LIMIT is the batch size, a parameter, which makes the
@@ -65,11 +65,11 @@ func (s *Service) initBatchers() {
 		max = DefaultBatchMax
 	}
 	s.batchQ = s.q
-	cfg := s.pool.Config()
+	cfg := s.conns.Config()
 	cfg.MaxConns, cfg.MinConns = 2, 0
 	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	if bp, err := pgxpool.NewWithConfig(context.Background(), cfg); err == nil {
-		s.batchPool = bp
+		s.batchConns = bp
 		s.batchQ = db.New(bp)
 	}
 	s.assigns = newBatcher(max, nil, s.runAssignBatch)
@@ -77,11 +77,11 @@ func (s *Service) initBatchers() {
 	s.keepAlives = newBatcher(max, leaseRef.key, s.runKeepAliveBatch)
 }
 
-// Close releases what the service holds besides the pool it was given (the
-// batched statements' connections). The service must not be used after.
+// Close releases what the service holds besides the connections it was
+// given (the batched statements' own). The service must not be used after.
 func (s *Service) Close() {
-	if s.batchPool != nil {
-		s.batchPool.Close()
+	if s.batchConns != nil {
+		s.batchConns.Close()
 	}
 }
 

@@ -7,22 +7,14 @@ import (
 	"runtime"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tokenlease/tokenlease/internal/testdb"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
-func newBatchingService(t *testing.T, pool *pgxpool.Pool, pod string) *tokens.Service {
-	svc := tokens.NewService(pool, tokens.Settings{
-		LeaseTTL: time.Minute, MaxLeaseTTL: time.Hour, KeepaliveTTL: time.Hour,
-		MaxTokens: 1_000_000, Pod: pod, Batching: true, BatchMax: 8,
-	}, nil)
-	t.Cleanup(svc.Close)
-	return svc
-}
+// smallBatches keeps batches small, so that a test's requests make several.
+func smallBatches(s *tokens.Settings) { s.BatchMax = 8 }
 
 // Two pods with batching on, many concurrent assign -> unblock cycles on a
 // small pool: no token is ever held by two callers, every caller's unblock
@@ -30,8 +22,9 @@ func newBatchingService(t *testing.T, pool *pgxpool.Pool, pod string) *tokens.Se
 func TestBatchedCyclesNeverShareAToken(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testdb.NewPool(t)
-	pods := []*tokens.Service{newBatchingService(t, pool, "pod-a"), newBatchingService(t, pool, "pod-b")}
+	bundle := tokens.Setup(t, smallBatches)
+	pool := bundle.Conns
+	pods := []*tokens.Service{bundle.Svc, bundle.Pod(t, "pod-b", smallBatches)}
 	const poolSize, workers, cycles = 40, 36, 40
 	if _, err := pods[0].Generate(ctx, poolSize); err != nil {
 		t.Fatal(err)
@@ -116,8 +109,7 @@ func TestBatchedCyclesNeverShareAToken(t *testing.T) {
 func TestBatchedAssignsDrainThePool(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testdb.NewPool(t)
-	svc := newBatchingService(t, pool, "pod-a")
+	svc := tokens.Setup(t, smallBatches).Svc
 	const poolSize, callers = 25, 60
 	if _, err := svc.Generate(ctx, poolSize); err != nil {
 		t.Fatal(err)
@@ -162,8 +154,8 @@ func TestBatchedAssignsDrainThePool(t *testing.T) {
 func TestBatchedUnblocksOfOneToken(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testdb.NewPool(t)
-	svc := newBatchingService(t, pool, "pod-a")
+	bundle := tokens.Setup(t, smallBatches)
+	pool, svc := bundle.Conns, bundle.Svc
 	if _, err := svc.Generate(ctx, 3); err != nil {
 		t.Fatal(err)
 	}

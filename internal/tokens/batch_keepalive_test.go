@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenlease/tokenlease/internal/testdb"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -19,8 +18,8 @@ import (
 func TestBatchedKeepAlivesAnswerEachRequest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testdb.NewPool(t)
-	svc := newBatchingService(t, pool, "pod-a")
+	bundle := tokens.Setup(t, smallBatches)
+	pool, svc := bundle.Conns, bundle.Svc
 	const n = 48
 	values, err := svc.Generate(ctx, n)
 	if err != nil {

@@ -83,7 +83,7 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	return c.res, c.err
 }
 
-// release returns a finished call to the pool. No other goroutine touches it
+// release returns a finished call to b.calls for reuse. No other goroutine touches it
 // any more: a leader signals a call after writing its result, and last.
 func (b *batcher[Req, Res]) release(c *batchCall[Req, Res]) {
 	var zeroReq Req

@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/tokenlease/tokenlease/internal/testdb"
+	"github.com/tokenlease/tokenlease/internal/apptest/wait"
 )
 
 // gatedRunner is a batch runner whose first batch blocks until released, so
@@ -55,21 +53,19 @@ func (g *gatedRunner) got() [][]string {
 	return slices.Clone(g.batches)
 }
 
-// waitQueued waits until n requests sit in the batcher's queue.
+// waitQueued waits until n requests sit in the batcher's queue, failing the
+// test when more do, or when they do not within a generous deadline.
 func waitQueued[Req, Res any](t *testing.T, b *batcher[Req, Res], n int) {
 	t.Helper()
-	for {
+	wait.Eventually(t, 10*time.Second, fmt.Sprintf("%d queued requests", n), func() bool {
 		b.mu.Lock()
 		q := len(b.queue)
 		b.mu.Unlock()
-		if q == n {
-			return
-		}
 		if q > n {
 			t.Fatalf("queue holds %d requests, want %d", q, n)
 		}
-		time.Sleep(time.Millisecond) // polling for a state, not timing anything
-	}
+		return q == n
+	})
 }
 
 type result struct {
@@ -175,16 +171,6 @@ func TestBatcherPanicAnswersEveryone(t *testing.T) {
 // The batched statements, driven directly with several requests at once, so
 // that each shape of batch is exercised whatever the scheduling.
 
-func batchService(t *testing.T, pool *pgxpool.Pool) *Service {
-	t.Helper()
-	s := NewService(pool, Settings{
-		LeaseTTL: time.Minute, MaxLeaseTTL: time.Hour, KeepaliveTTL: time.Hour,
-		MaxTokens: 1_000_000, Pod: "batch-test", Batching: true,
-	}, nil)
-	t.Cleanup(s.Close)
-	return s
-}
-
 func assignCalls(reqs ...AssignRequest) []*batchCall[AssignRequest, Lease] {
 	calls := make([]*batchCall[AssignRequest, Lease], len(reqs))
 	for i, r := range reqs {
@@ -196,8 +182,8 @@ func assignCalls(reqs ...AssignRequest) []*batchCall[AssignRequest, Lease] {
 func TestClaimBatchStatement(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testdb.NewPool(t)
-	s := batchService(t, pool)
+	bundle := setup(t)
+	pool, s := bundle.Conns, bundle.Svc
 	if _, err := s.Generate(ctx, 5); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +194,9 @@ func TestClaimBatchStatement(t *testing.T) {
 		AssignRequest{Holder: "h0", TTL: time.Minute},
 		AssignRequest{TTL: 2 * time.Minute},
 		AssignRequest{Holder: "h2", TTL: 3 * time.Minute},
-		AssignRequest{Holder: "h3", TTL: 200 * time.Millisecond},
+		// Milliseconds count, and the lease must not lapse by itself before
+		// the test lapses it (below): a loaded machine may take long.
+		AssignRequest{Holder: "h3", TTL: time.Hour + 200*time.Millisecond},
 	)
 	s.runAssignBatch(calls)
 	seen := map[string]bool{}
@@ -250,7 +238,7 @@ func TestClaimBatchStatement(t *testing.T) {
 		t.Fatalf("with one free token: %d assigned, %d no_free_token", ok, empty)
 	}
 
-	// Nothing free; the 200ms lease lapses: the batch takes it (the lapsed
+	// Nothing free; h3's lease lapses: the batch takes it (the lapsed
 	// lease is released on the audit trail), and the other request gets
 	// no_free_token.
 	var lapsedToken string
@@ -303,8 +291,8 @@ func TestClaimBatchStatement(t *testing.T) {
 func TestReleaseBatchStatement(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testdb.NewPool(t)
-	s := batchService(t, pool)
+	bundle := setup(t)
+	pool, s := bundle.Conns, bundle.Svc
 	if _, err := s.Generate(ctx, 5); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tokenlease/tokenlease/internal/testdb"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -50,11 +49,9 @@ FROM generate_series(1, $1::int)`, n); err != nil {
 
 func newBenchService(b *testing.B, poolSize int, settings tokens.Settings) (*tokens.Service, *pgxpool.Pool) {
 	b.Helper()
-	pool := testdb.NewPool(b)
-	fill(b, pool, poolSize)
-	svc := tokens.NewService(pool, settings, nil)
-	b.Cleanup(svc.Close)
-	return svc, pool
+	bundle := tokens.Setup(b, func(s *tokens.Settings) { *s = settings })
+	fill(b, bundle.Conns, poolSize)
+	return bundle.Svc, bundle.Conns
 }
 
 // BenchmarkStore measures single operations one at a time (no concurrency,

@@ -4,4 +4,6 @@
 // generated queries in package db. Every change is one SQL statement (or one
 // transaction) that also writes its audit row; deadlines are compared with the
 // database clock in every query, so no answer depends on a sweep having run.
+// It is the only importer of db, and it imports no transport, jobs or events
+// package: after a commit it calls a ChangeNotifier (docs/ARCHITECTURE.md).
 package tokens

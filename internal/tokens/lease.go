@@ -28,8 +28,10 @@ type AssignRequest struct {
 	TTL    time.Duration
 }
 
-// Validate checks the request against the settings.
-func (s *Service) validateAssign(req AssignRequest) error {
+// ValidateAssign checks an assign request as Assign does, without assigning
+// anything: for callers that queue a request before they assign (the
+// long-poll), so that a bad request is refused at once.
+func (s *Service) ValidateAssign(req AssignRequest) error {
 	if req.Holder != "" {
 		if err := ValidateHolder(req.Holder); err != nil {
 			return err
@@ -44,7 +46,7 @@ func (s *Service) validateAssign(req AssignRequest) error {
 // Assign leases a random free token in one statement (ClaimRandomFree); with
 // batching on, concurrent assigns of this pod share one (ClaimBatch).
 func (s *Service) Assign(ctx context.Context, req AssignRequest) (Lease, error) {
-	if err := s.validateAssign(req); err != nil {
+	if err := s.ValidateAssign(req); err != nil {
 		return Lease{}, err
 	}
 	if req.TTL == 0 {

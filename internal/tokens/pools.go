@@ -186,7 +186,7 @@ func (s *Service) DeletePool(ctx context.Context, name string) error {
 	if name == DefaultPool {
 		return fmt.Errorf("%w: pool %s cannot be deleted", ErrPoolProtected, DefaultPool)
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.conns, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		row, err := q.LockPoolForDelete(ctx, name)
 		if errors.Is(err, pgx.ErrNoRows) {

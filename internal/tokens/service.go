@@ -12,7 +12,8 @@ import (
 	"github.com/tokenlease/tokenlease/db"
 )
 
-// Settings are the knobs of the domain, taken from the configuration.
+// Settings are the knobs of the domain; internal/app fills them from the
+// configuration.
 type Settings struct {
 	LeaseTTL     time.Duration // lease length when an assign names none
 	MaxLeaseTTL  time.Duration // the longest lease an assign may ask for
@@ -34,17 +35,17 @@ type ChangeNotifier interface {
 
 // Service carries out every operation on tokens. It is safe for concurrent use.
 type Service struct {
-	pool     *pgxpool.Pool
+	conns    *pgxpool.Pool // the pod's connections
 	q        *db.Queries
 	settings Settings
 	notifier ChangeNotifier
 	pools    poolCache
-	// With batching on: the batchers, and the queries (on their own pool)
+	// With batching on: the batchers, and the queries (on their own connections)
 	// of the batched statements.
 	assigns    *batcher[AssignRequest, Lease]
 	unblocks   *batcher[leaseRef, struct{}]   // nil without batching
 	keepAlives *batcher[leaseRef, TokenState] // nil without batching
-	batchPool  *pgxpool.Pool
+	batchConns *pgxpool.Pool
 	batchQ     *db.Queries
 }
 
@@ -57,15 +58,12 @@ const counterSlots = 16
 // claim or release batch that drew that slot would wait for it.
 const sweepSlot int16 = counterSlots
 
-// NewService returns a Service on pool. notifier may be nil.
-func NewService(pool *pgxpool.Pool, settings Settings, notifier ChangeNotifier) *Service {
-	s := &Service{pool: pool, q: db.New(pool), settings: settings, notifier: notifier}
+// NewService returns a Service on the connections conns. notifier may be nil.
+func NewService(conns *pgxpool.Pool, settings Settings, notifier ChangeNotifier) *Service {
+	s := &Service{conns: conns, q: db.New(conns), settings: settings, notifier: notifier}
 	s.initBatchers()
 	return s
 }
-
-// Settings returns the settings the service runs with.
-func (s *Service) Settings() Settings { return s.settings }
 
 func (s *Service) changed() {
 	if s.notifier != nil {

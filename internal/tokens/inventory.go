@@ -99,7 +99,7 @@ func (s *Service) insertParams(values []string, imported bool) db.InsertTokensPa
 // checks MAX_TOKENS after the insert, so that a refused request changes
 // nothing.
 func (s *Service) growPool(ctx context.Context, insert func(q *db.Queries) error) error {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.conns, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if err := q.LockPoolSize(ctx); err != nil {
 			return err

@@ -1,9 +1,9 @@
-package events
+package httpapi_test
 
 import (
 	"bytes"
 	"context"
-	"log/slog"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
+	"github.com/tokenlease/tokenlease/internal/apptest"
+	"github.com/tokenlease/tokenlease/internal/events"
+	"github.com/tokenlease/tokenlease/internal/httpapi"
 )
 
 // gatedWriter is a ResponseWriter whose writes can be held, like a client
@@ -60,25 +62,39 @@ func (w *gatedWriter) output() string {
 	return w.buf.String()
 }
 
-func testStreamer(h *Hub, heartbeat time.Duration) *streamer {
-	return &streamer{hub: h, done: make(chan struct{}), batch: 100, heartbeat: heartbeat,
-		writeTimeout: time.Second, logger: slog.Default()}
+// hubSource feeds the stream from an in-memory hub, without a change log
+// behind it.
+type hubSource struct{ *events.Hub }
+
+func (hubSource) ReadUpTo(context.Context, events.Position, events.Position, int) ([]events.Event, error) {
+	return nil, errors.New("no change log in this test")
+}
+
+func testEvent(xid, id int64, kind string) events.Event {
+	return events.NewEvent(events.Position{Xid: xid, ID: id}, kind, "t", nil, nil, time.Unix(0, 0))
+}
+
+// testStream is the API with only its event stream, fed by h.
+func testStream(h *events.Hub, heartbeat time.Duration) http.Handler {
+	return httpapi.NewHandler(nil, httpapi.Options{
+		Events: hubSource{h},
+		Stream: httpapi.StreamOptions{Batch: 100, Heartbeat: heartbeat, WriteTimeout: time.Second},
+	})
 }
 
 // serveTest runs the handler on w with a request for target; the returned
 // channel closes when the handler returns.
-func serveTest(s *streamer, w http.ResponseWriter, target string, ctx context.Context) <-chan struct{} {
-	c, _ := gin.CreateTestContext(w)
-	c.Request = httptest.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+func serveTest(h http.Handler, w http.ResponseWriter, target string, ctx context.Context) <-chan struct{} {
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.serve(c)
+		h.ServeHTTP(w, req)
 	}()
 	return done
 }
 
-func waitFor(t *testing.T, ch <-chan struct{}, what string) {
+func waitSignal(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:
@@ -92,20 +108,20 @@ func waitFor(t *testing.T, ch <-chan struct{}, what string) {
 // and the stream ends. The publisher never waits.
 func TestStreamDropsSlowClient(t *testing.T) {
 	t.Parallel()
-	h := newHub(4)
-	h.start(Position{Xid: 100})
+	h := events.NewHub(4)
+	h.Start(events.Position{Xid: 100})
 	w := newGatedWriter()
-	handlerDone := serveTest(testStreamer(h, time.Hour), w, "/tokens/events", context.Background())
-	eventually(t, 10*time.Second, "the stream to open", func() bool { return strings.Contains(w.output(), ": ok") })
+	handlerDone := serveTest(testStream(h, time.Hour), w, "/tokens/events", context.Background())
+	apptest.Eventually(t, 10*time.Second, "the stream to open", func() bool { return strings.Contains(w.output(), ": ok") })
 
 	release := w.hold()
-	h.publish([]Event{testEvent(100, 1, KindAssigned)})
-	waitFor(t, w.entered, "the handler to write the first event") // now stuck in Write
-	for id := int64(2); id <= 6; id++ {                           // 4 fill the buffer, the 5th drops the stream
-		h.publish([]Event{testEvent(100, id, KindAssigned)})
+	h.Publish([]events.Event{testEvent(100, 1, events.KindAssigned)})
+	waitSignal(t, w.entered, "the handler to write the first event") // now stuck in Write
+	for id := int64(2); id <= 6; id++ {                              // 4 fill the buffer, the 5th drops the stream
+		h.Publish([]events.Event{testEvent(100, id, events.KindAssigned)})
 	}
 	close(release)
-	waitFor(t, handlerDone, "the dropped stream to end")
+	waitSignal(t, handlerDone, "the dropped stream to end")
 
 	out := w.output()
 	for id := 1; id <= 5; id++ {
@@ -123,40 +139,40 @@ func TestStreamDropsSlowClient(t *testing.T) {
 
 func TestStreamHeartbeatAndEnd(t *testing.T) {
 	t.Parallel()
-	h := newHub(4)
-	h.start(Position{})
+	h := events.NewHub(4)
+	h.Start(events.Position{})
 	w := newGatedWriter()
 	ctx, cancel := context.WithCancel(context.Background())
-	handlerDone := serveTest(testStreamer(h, 10*time.Millisecond), w, "/tokens/events", ctx)
-	eventually(t, 10*time.Second, "a heartbeat", func() bool { return strings.Contains(w.output(), ": ping\n\n") })
+	handlerDone := serveTest(testStream(h, 10*time.Millisecond), w, "/tokens/events", ctx)
+	apptest.Eventually(t, 10*time.Second, "a heartbeat", func() bool { return strings.Contains(w.output(), ": ping\n\n") })
 	if ct := w.Header().Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type %q", ct)
 	}
 	cancel() // the client goes away
-	waitFor(t, handlerDone, "the handler to return after the client left")
-	if h.subscribers() != 0 {
+	waitSignal(t, handlerDone, "the handler to return after the client left")
+	if h.Subscribers() != 0 {
 		t.Fatal("the subscription outlived its stream")
 	}
 
 	// Shutdown ends open streams.
 	w2 := newGatedWriter()
-	done2 := serveTest(testStreamer(h, time.Hour), w2, "/tokens/events", context.Background())
-	eventually(t, 10*time.Second, "the stream to open", func() bool { return h.subscribers() == 1 })
-	h.close()
-	waitFor(t, done2, "the stream to end at shutdown")
+	done2 := serveTest(testStream(h, time.Hour), w2, "/tokens/events", context.Background())
+	apptest.Eventually(t, 10*time.Second, "the stream to open", func() bool { return h.Subscribers() == 1 })
+	h.Close()
+	waitSignal(t, done2, "the stream to end at shutdown")
 }
 
 func TestStreamRefusesBadRequests(t *testing.T) {
 	t.Parallel()
-	h := newHub(4)
-	h.start(Position{})
+	h := events.NewHub(4)
+	h.Start(events.Position{})
 	for _, target := range []string{
 		"/tokens/events?kind=assigned,nonsense",
 		"/tokens/events?last_event_id=12",
 		"/tokens/events?last_event_id=-1-2",
 	} {
 		rec := httptest.NewRecorder()
-		waitFor(t, serveTest(testStreamer(h, time.Hour), rec, target, context.Background()), "the handler")
+		waitSignal(t, serveTest(testStream(h, time.Hour), rec, target, context.Background()), "the handler")
 		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), `"code":"invalid_request"`) {
 			t.Errorf("%s: %d %s", target, rec.Code, rec.Body)
 		}

@@ -1,15 +1,51 @@
-package events
+package httpapi
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/tokenlease/tokenlease/internal/events"
 )
+
+// EventSource is what the event stream needs of the events layer
+// (*events.Bus): the live feed, its cursor, the log behind it for resumes,
+// and the layer's shutdown.
+type EventSource interface {
+	Subscribe(ctx context.Context, kinds events.KindSet) (*events.Subscription, events.Position, error)
+	Cursor(ctx context.Context) (events.Position, error)
+	ReadUpTo(ctx context.Context, after, until events.Position, limit int) ([]events.Event, error)
+	Done() <-chan struct{}
+}
+
+// StreamOptions tune GET /tokens/events; zero values take the defaults.
+type StreamOptions struct {
+	Batch        int           // rows per read of the log during a resume (1000)
+	Heartbeat    time.Duration // comment on an idle stream (15s)
+	WriteTimeout time.Duration // longest write to a stream's client (10s)
+}
+
+func (o StreamOptions) withDefaults() StreamOptions {
+	if o.Batch <= 0 {
+		o.Batch = 1000
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 15 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// errStreamClosed is the answer to a stream asked for while the pod shuts down.
+var errStreamClosed = fmt.Errorf("the event stream is shutting down: %w", events.ErrClosed)
 
 // streamer serves GET /tokens/events as Server-Sent Events:
 //
@@ -26,13 +62,8 @@ import (
 // behind gets a final "dropped" event and the stream ends; the stream also
 // ends when the pod shuts down.
 type streamer struct {
-	hub          *Hub
-	log          *Log // nil: resume is refused (unit tests)
-	done         <-chan struct{}
-	batch        int
-	heartbeat    time.Duration
-	writeTimeout time.Duration
-	logger       *slog.Logger
+	src  EventSource
+	opts StreamOptions
 }
 
 // maxChunk bounds how much the stream buffers before it writes and flushes.
@@ -40,34 +71,30 @@ const maxChunk = 64 << 10
 
 func (s *streamer) serve(c *gin.Context) {
 	select {
-	case <-s.done:
-		abortJSON(c, http.StatusServiceUnavailable, "unavailable", "the event stream is shutting down")
+	case <-s.src.Done():
+		writeError(c, errStreamClosed)
 		return
 	default:
 	}
-	kinds, err := ParseKinds(c.QueryArray("kind"))
+	kinds, err := events.ParseKinds(c.QueryArray("kind"))
 	if err != nil {
-		abortJSON(c, http.StatusBadRequest, "invalid_request", err.Error())
+		writeError(c, err)
 		return
 	}
 	resumeFrom, resume := c.GetHeader("Last-Event-ID"), false
 	if resumeFrom == "" {
 		resumeFrom = c.Query("last_event_id")
 	}
-	var last Position
+	var last events.Position
 	if resumeFrom != "" {
-		if last, err = ParsePosition(resumeFrom); err != nil {
-			abortJSON(c, http.StatusBadRequest, "invalid_request", "Last-Event-ID: "+err.Error())
-			return
-		}
-		if s.log == nil {
-			abortJSON(c, http.StatusBadRequest, "invalid_request", "this stream cannot resume")
+		if last, err = events.ParsePosition(resumeFrom); err != nil {
+			writeError(c, fmt.Errorf("Last-Event-ID: %w", err))
 			return
 		}
 		resume = true
 	}
 	ctx := c.Request.Context()
-	w := newSSEWriter(c, s.writeTimeout)
+	w := newSSEWriter(c, s.opts.WriteTimeout)
 	defer w.close()
 
 	if resume {
@@ -75,7 +102,7 @@ func (s *streamer) serve(c *gin.Context) {
 		// backlog cannot overflow the subscription's buffer.
 		w.open()
 		for {
-			cur, err := s.hub.Cursor(ctx)
+			cur, err := s.src.Cursor(ctx)
 			if err != nil || !last.Before(cur) {
 				break
 			}
@@ -84,15 +111,15 @@ func (s *streamer) serve(c *gin.Context) {
 				s.endBroken(ctx, err)
 				return
 			}
-			if n < s.batch {
+			if n < s.opts.Batch {
 				break
 			}
 		}
 	}
-	sub, cur, err := s.hub.Subscribe(ctx, kinds)
+	sub, cur, err := s.src.Subscribe(ctx, kinds)
 	if err != nil {
 		if !resume {
-			abortJSON(c, http.StatusServiceUnavailable, "unavailable", "the event stream is shutting down")
+			writeError(c, errStreamClosed)
 		}
 		return
 	}
@@ -112,7 +139,7 @@ func (s *streamer) serve(c *gin.Context) {
 		return
 	}
 
-	heartbeat := time.NewTicker(s.heartbeat)
+	heartbeat := time.NewTicker(s.opts.Heartbeat)
 	defer heartbeat.Stop()
 	for {
 		select {
@@ -152,15 +179,15 @@ func (s *streamer) serve(c *gin.Context) {
 
 // copyLog sends the selected rows after *last and not past until, read from
 // the log in batches, moving *last; it returns how many rows it read.
-func (s *streamer) copyLog(ctx context.Context, w *sseWriter, kinds KindSet, last *Position, until Position) (int, error) {
+func (s *streamer) copyLog(ctx context.Context, w *sseWriter, kinds events.KindSet, last *events.Position, until events.Position) (int, error) {
 	total := 0
 	for {
 		select {
-		case <-s.done:
-			return total, ErrClosed
+		case <-s.src.Done():
+			return total, events.ErrClosed
 		default:
 		}
-		evs, err := s.log.ReadUpTo(ctx, *last, until, s.batch)
+		evs, err := s.src.ReadUpTo(ctx, *last, until, s.opts.Batch)
 		if err != nil {
 			return total, err
 		}
@@ -174,7 +201,7 @@ func (s *streamer) copyLog(ctx context.Context, w *sseWriter, kinds KindSet, las
 		if err := w.flush(); err != nil {
 			return total, err
 		}
-		if len(evs) < s.batch {
+		if len(evs) < s.opts.Batch {
 			return total, nil
 		}
 	}
@@ -184,14 +211,9 @@ func (s *streamer) copyLog(ctx context.Context, w *sseWriter, kinds KindSet, las
 // already, so the client only sees the stream end; it resumes from the last
 // id it received.
 func (s *streamer) endBroken(ctx context.Context, err error) {
-	if ctx.Err() == nil && !errors.Is(err, ErrClosed) {
-		s.logger.Warn("events: stream ended while copying the backlog", "error", err)
+	if ctx.Err() == nil && !errors.Is(err, events.ErrClosed) {
+		slog.WarnContext(ctx, "event stream ended while copying the backlog", "error", err)
 	}
-}
-
-// abortJSON answers with the API's error body.
-func abortJSON(c *gin.Context, status int, code, msg string) {
-	c.AbortWithStatusJSON(status, gin.H{"error": gin.H{"code": code, "message": msg}})
 }
 
 // sseWriter buffers SSE lines and writes them with a deadline, so that a
@@ -223,13 +245,13 @@ func (w *sseWriter) open() {
 	w.buf = append(w.buf, "retry: 1000\n: ok\n\n"...)
 }
 
-func (w *sseWriter) event(ev Event) {
+func (w *sseWriter) event(ev events.Event) {
 	w.buf = append(w.buf, "id: "...)
 	w.buf = append(w.buf, ev.Pos.String()...)
 	w.buf = append(w.buf, "\nevent: "...)
 	w.buf = append(w.buf, ev.Kind...)
 	w.buf = append(w.buf, "\ndata: "...)
-	w.buf = append(w.buf, ev.data...)
+	w.buf = append(w.buf, ev.Data()...)
 	w.buf = append(w.buf, "\n\n"...)
 }
 
@@ -241,7 +263,7 @@ func (w *sseWriter) comment(text string) {
 
 // dropped is the final event of a stream that fell too far behind. It has
 // no id, so the client's Last-Event-ID stays at the last event it received.
-func (w *sseWriter) dropped(last Position) {
+func (w *sseWriter) dropped(last events.Position) {
 	data, _ := json.Marshal(map[string]string{
 		"reason":        "slow_consumer",
 		"message":       "the stream fell too far behind and was dropped; reconnect with Last-Event-ID to resume",

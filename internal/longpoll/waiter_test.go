@@ -1,4 +1,4 @@
-package events
+package longpoll
 
 import (
 	"context"
@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenlease/tokenlease/internal/apptest/wait"
+	"github.com/tokenlease/tokenlease/internal/events"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
-// fakeClaimer is a pool of interchangeable free tokens. hold, when set, is
+// fakeAssigner is a pool of interchangeable free tokens. hold, when set, is
 // called at the start of every Assign (to stall it).
-type fakeClaimer struct {
+type fakeAssigner struct {
 	mu       sync.Mutex
 	free     int
 	next     int64
@@ -23,14 +25,14 @@ type fakeClaimer struct {
 	hold     func(ctx context.Context)
 }
 
-func (f *fakeClaimer) ValidateAssign(req tokens.AssignRequest) error {
+func (f *fakeAssigner) ValidateAssign(req tokens.AssignRequest) error {
 	if req.Holder == "bad" {
 		return tokens.ErrInvalidRequest
 	}
 	return nil
 }
 
-func (f *fakeClaimer) Assign(ctx context.Context, _ tokens.AssignRequest) (tokens.Lease, error) {
+func (f *fakeAssigner) Assign(ctx context.Context, _ tokens.AssignRequest) (tokens.Lease, error) {
 	f.mu.Lock()
 	hold := f.hold
 	f.mu.Unlock()
@@ -48,7 +50,7 @@ func (f *fakeClaimer) Assign(ctx context.Context, _ tokens.AssignRequest) (token
 	return tokens.Lease{Token: fmt.Sprintf("tok-%d", f.next), LeaseID: f.next}, nil
 }
 
-func (f *fakeClaimer) Unblock(_ context.Context, _ string, leaseID *int64) error {
+func (f *fakeAssigner) Unblock(_ context.Context, _ string, leaseID *int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.unblocks = append(f.unblocks, *leaseID)
@@ -56,19 +58,19 @@ func (f *fakeClaimer) Unblock(_ context.Context, _ string, leaseID *int64) error
 	return nil
 }
 
-func (f *fakeClaimer) add(n int) {
+func (f *fakeAssigner) add(n int) {
 	f.mu.Lock()
 	f.free += n
 	f.mu.Unlock()
 }
 
-func (f *fakeClaimer) counts() (assigns int, unblocks []int64) {
+func (f *fakeAssigner) counts() (assigns int, unblocks []int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.assigns, append([]int64(nil), f.unblocks...)
 }
 
-func newTestWaiter(svc Claimer) (*Waiter, chan struct{}) {
+func newTestWaiter(svc Assigner) (*Waiter, chan struct{}) {
 	done := make(chan struct{})
 	return &Waiter{svc: svc, done: done, logger: slog.Default()}, done
 }
@@ -87,21 +89,10 @@ func (q *waitQueue) idleWaiters() int {
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func freed(n int) []Event {
-	evs := make([]Event, n)
+func freed(n int) []events.Event {
+	evs := make([]events.Event, n)
 	for i := range evs {
-		evs[i] = Event{Kind: KindUnblocked, Token: fmt.Sprintf("freed-%d", i)}
+		evs[i] = events.Event{Kind: events.KindUnblocked, Token: fmt.Sprintf("freed-%d", i)}
 	}
 	return evs
 }
@@ -116,7 +107,7 @@ type waitResult struct {
 // and no one else goes to the database.
 func TestWaiterFIFOWithoutStampede(t *testing.T) {
 	t.Parallel()
-	f := &fakeClaimer{}
+	f := &fakeAssigner{}
 	w, _ := newTestWaiter(f)
 	results := make(chan waitResult, 5)
 	for i := range 5 {
@@ -124,7 +115,7 @@ func TestWaiterFIFOWithoutStampede(t *testing.T) {
 			l, err := w.AssignWait(context.Background(), tokens.AssignRequest{}, 3*time.Second)
 			results <- waitResult{i, l, err}
 		}()
-		eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queue.idleWaiters() == i+1 })
+		wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queue.idleWaiters() == i+1 })
 	}
 	f.add(2)
 	w.observe(freed(2))
@@ -155,11 +146,11 @@ func TestWaiterFIFOWithoutStampede(t *testing.T) {
 // A bad request is refused at once, even when it would queue behind others.
 func TestWaiterRefusesBadRequestAtOnce(t *testing.T) {
 	t.Parallel()
-	w, _ := newTestWaiter(&fakeClaimer{})
+	w, _ := newTestWaiter(&fakeAssigner{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go w.AssignWait(ctx, tokens.AssignRequest{}, time.Minute) //nolint:errcheck // ends with the test
-	eventually(t, 5*time.Second, "a waiter to sleep", func() bool { return w.queue.idleWaiters() == 1 })
+	wait.Eventually(t, 5*time.Second, "a waiter to sleep", func() bool { return w.queue.idleWaiters() == 1 })
 	start := time.Now()
 	_, err := w.AssignWait(context.Background(), tokens.AssignRequest{Holder: "bad"}, time.Minute)
 	if !errors.Is(err, tokens.ErrInvalidRequest) || time.Since(start) > 5*time.Second {
@@ -171,7 +162,7 @@ func TestWaiterRefusesBadRequestAtOnce(t *testing.T) {
 // kept as a spare: the waiter retries at once instead of sleeping.
 func TestWaiterSpareWakeUp(t *testing.T) {
 	t.Parallel()
-	f := &fakeClaimer{}
+	f := &fakeAssigner{}
 	inClaim, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	f.hold = func(context.Context) {
@@ -204,7 +195,7 @@ func TestWaiterSpareWakeUp(t *testing.T) {
 // claim completes and its lease is released at once.
 func TestWaiterDisconnectReleasesLease(t *testing.T) {
 	t.Parallel()
-	f := &fakeClaimer{free: 1}
+	f := &fakeAssigner{free: 1}
 	ctx, cancel := context.WithCancel(context.Background())
 	f.hold = func(claimCtx context.Context) {
 		cancel() // the client disconnects mid-claim
@@ -226,7 +217,7 @@ func TestWaiterDisconnectReleasesLease(t *testing.T) {
 // claims nothing.
 func TestWaiterDisconnectWhileWaiting(t *testing.T) {
 	t.Parallel()
-	f := &fakeClaimer{}
+	f := &fakeAssigner{}
 	w, _ := newTestWaiter(f)
 	ctx, cancel := context.WithCancel(context.Background())
 	res := make(chan error, 1)
@@ -234,7 +225,7 @@ func TestWaiterDisconnectWhileWaiting(t *testing.T) {
 		_, err := w.AssignWait(ctx, tokens.AssignRequest{}, time.Minute)
 		res <- err
 	}()
-	eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queue.idleWaiters() == 1 })
+	wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queue.idleWaiters() == 1 })
 	cancel()
 	if err := <-res; !errors.Is(err, context.Canceled) {
 		t.Fatalf("AssignWait: %v", err)
@@ -249,13 +240,13 @@ func TestWaiterDisconnectWhileWaiting(t *testing.T) {
 // Shutdown answers sleeping waiters with ErrUnavailable.
 func TestWaiterShutdown(t *testing.T) {
 	t.Parallel()
-	w, done := newTestWaiter(&fakeClaimer{})
+	w, done := newTestWaiter(&fakeAssigner{})
 	res := make(chan error, 1)
 	go func() {
 		_, err := w.AssignWait(context.Background(), tokens.AssignRequest{}, time.Minute)
 		res <- err
 	}()
-	eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queue.idleWaiters() == 1 })
+	wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queue.idleWaiters() == 1 })
 	close(done)
 	if err := <-res; !errors.Is(err, tokens.ErrUnavailable) {
 		t.Fatalf("AssignWait after shutdown: %v", err)

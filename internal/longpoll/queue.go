@@ -1,20 +1,22 @@
-package events
+package longpoll
 
 import (
 	"container/list"
 	"sync"
+
+	"github.com/tokenlease/tokenlease/internal/events"
 )
 
 // waitQueue orders the waiting assigns of one pod, first come first served,
 // and hands out wake-ups without a stampede: when the log shows n tokens
 // freed, the first n idle waiters are woken, one each, and the rest stay
-// asleep. A waiter is busy from its wake-up (or its arrival) until its claim
+// asleep. A waiter is busy from its wake-up (or its arrival) until its assign
 // attempt fails; then it becomes idle again at its old place in the queue,
 // which is at or near the head, so it is the next to be woken.
 //
-// A waiter that arrives while others wait does not try to claim ahead of
+// A waiter that arrives while others wait does not try to assign ahead of
 // them: it starts asleep at the tail. A token freed while every waiter is
-// busy is not lost: it is kept as a spare, and the next waiter whose claim
+// busy is not lost: it is kept as a spare, and the next waiter whose assign
 // fails retries at once instead of sleeping. Spares never exceed the number
 // of waiters, and there are none while a waiter sleeps.
 type waitQueue struct {
@@ -31,10 +33,10 @@ type queued struct {
 }
 
 // join adds a waiter at the tail. It reports whether the waiter should try
-// to claim at once: when no one waits ahead of it (or a spare wake-up is
+// to assign at once: when no one waits ahead of it (or a spare wake-up is
 // there to take). Otherwise it starts asleep, behind the earlier waiters,
 // which the next freed tokens go to first.
-func (q *waitQueue) join() (w *queued, claimNow bool) {
+func (q *waitQueue) join() (w *queued, assignNow bool) {
 	w = &queued{wake: make(chan struct{}, 1)}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -49,7 +51,7 @@ func (q *waitQueue) join() (w *queued, claimNow bool) {
 	return w, w.busy
 }
 
-// idle is called when w's claim found no free token. It reports true when a
+// idle is called when w's assign found no free token. It reports true when a
 // spare wake-up was waiting, so that w should retry at once; otherwise w is
 // idle and waits for its wake channel.
 func (q *waitQueue) idle(w *queued) (retry bool) {
@@ -64,7 +66,7 @@ func (q *waitQueue) idle(w *queued) (retry bool) {
 }
 
 // leave removes w. A wake-up w was given but did not use passes on to the
-// next idle waiter, and so do the spares (which wait for a failed claim that
+// next idle waiter, and so do the spares (which wait for a failed assign that
 // may now never come).
 func (q *waitQueue) leave(w *queued) {
 	q.mu.Lock()
@@ -111,17 +113,17 @@ func (q *waitQueue) len() int {
 // freedIn counts the tokens a batch of events leaves free: those generated,
 // imported, unblocked or released and not assigned, deleted or expired again
 // later in the same batch.
-func freedIn(batch []Event) int {
+func freedIn(batch []events.Event) int {
 	var free map[string]bool
 	for _, ev := range batch {
-		switch {
-		case freesToken(ev.Kind):
+		switch ev.Kind {
+		case events.KindUnblocked, events.KindReleased, events.KindGenerated, events.KindImported:
 			if free == nil {
 				free = make(map[string]bool)
 			}
 			free[ev.Token] = true
-		case free != nil && (ev.Kind == KindAssigned || ev.Kind == KindDeleted || ev.Kind == KindExpired):
-			delete(free, ev.Token)
+		case events.KindAssigned, events.KindDeleted, events.KindExpired:
+			delete(free, ev.Token) // a no-op on a nil map
 		}
 	}
 	return len(free)

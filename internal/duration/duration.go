@@ -1,4 +1,8 @@
-package tokens
+// Package duration reads durations as the contract writes them (DESIGN.md
+// section 3): Go syntax or a bare number of seconds. It is a leaf: the
+// configuration (environment variables) and the API (ttl, wait) both use it,
+// and it imports nothing of the service.
+package duration
 
 import (
 	"fmt"
@@ -7,9 +11,9 @@ import (
 	"time"
 )
 
-// ParseDuration reads a duration as the API and the configuration accept it:
+// Parse reads a duration as the API and the configuration accept it:
 // Go syntax ("90s", "250ms", "2m") or a bare number of seconds ("60", "1.5").
-func ParseDuration(s string) (time.Duration, error) {
+func Parse(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, fmt.Errorf("empty duration")
@@ -31,7 +35,7 @@ func secondsToDuration(secs float64, orig string) (time.Duration, error) {
 	return time.Duration(secs * float64(time.Second)), nil
 }
 
-// DurationFromSeconds converts a JSON number of seconds.
-func DurationFromSeconds(secs float64) (time.Duration, error) {
+// FromSeconds converts a JSON number of seconds.
+func FromSeconds(secs float64) (time.Duration, error) {
 	return secondsToDuration(secs, strconv.FormatFloat(secs, 'g', -1, 64))
 }

@@ -1,4 +1,4 @@
-package events
+package longpoll
 
 import (
 	"context"
@@ -6,54 +6,66 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tokenlease/tokenlease/internal/events"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
-// Claimer is what the long-poll needs of the domain: *tokens.Service.
-type Claimer interface {
+// Assigner is what the long-poll needs of the domain: *tokens.Service.
+type Assigner interface {
 	ValidateAssign(req tokens.AssignRequest) error
 	Assign(ctx context.Context, req tokens.AssignRequest) (tokens.Lease, error)
 	Unblock(ctx context.Context, token string, leaseID *int64) error
 }
 
+// Changes is what the long-poll needs of the events layer: *events.Bus.
+type Changes interface {
+	Observe(f func([]events.Event), interested func() bool)
+	Kick()
+	Done() <-chan struct{}
+}
+
 // Waiter serves assign?wait= (httpapi.Waiter): when no token is free it waits
-// for the log to show one freed, on any pod, and claims it.
+// for the change log to show one freed, on any pod, and assigns it.
 //
 //   - Waiters of one pod are served first come, first served (a newcomer
-//     does not claim ahead of those already waiting), and a wake-up wakes
+//     does not assign ahead of those already waiting), and a wake-up wakes
 //     only as many waiters as tokens were freed (waitQueue).
-//   - The claim runs to completion even if the client goes away meanwhile,
-//     and a lease claimed for a client that has gone is released at once: a
+//   - The assign runs to completion even if the client goes away meanwhile,
+//     and a lease taken for a client that has gone is released at once: a
 //     disconnected waiter never holds a lease.
-//   - After the wait, one last claim is tried (a lease may have lapsed
+//   - After the wait, one last assign is tried (a lease may have lapsed
 //     without a sweep yet); then ErrNoFreeToken.
 //   - When the pod shuts down, waiters get ErrUnavailable, or the result of
-//     the claim they are making.
+//     the assign they are making.
 type Waiter struct {
-	svc    Claimer
-	wake   func() // asks the reader to catch up; nil in unit tests
+	svc    Assigner
+	wake   func() // asks the events layer to catch up; nil in unit tests
 	done   <-chan struct{}
 	queue  waitQueue
 	logger *slog.Logger
 }
 
-// claimTimeout bounds one claim made on a waiter's behalf, which does not
+// assignTimeout bounds one assign made on a waiter's behalf, which does not
 // stop when the client goes away.
-const claimTimeout = 10 * time.Second
+const assignTimeout = 10 * time.Second
 
-// NewWaiter returns the long-poll of bus, claiming through svc.
-func (b *Bus) NewWaiter(svc Claimer) *Waiter {
-	w := &Waiter{svc: svc, wake: b.reader.Kick, done: b.done, logger: b.logger}
-	b.hub.observe(w.observe, func() bool { return w.queue.len() > 0 })
-	b.mu.Lock()
-	b.waiters = append(b.waiters, w)
-	b.mu.Unlock()
+// New returns the long-poll of one pod: it assigns through svc and wakes on
+// the changes the events layer reads.
+func New(changes Changes, svc Assigner, logger *slog.Logger) *Waiter {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	w := &Waiter{svc: svc, wake: changes.Kick, done: changes.Done(), logger: logger}
+	changes.Observe(w.observe, func() bool { return w.queue.len() > 0 })
 	return w
 }
 
-// observe is the hub's call with each batch of events: it wakes one waiter
-// per freed token. It never blocks.
-func (w *Waiter) observe(batch []Event) {
+// Waiting returns how many assigns wait for a token.
+func (w *Waiter) Waiting() int { return w.queue.len() }
+
+// observe is the events layer's call with each batch of events: it wakes one
+// waiter per freed token. It never blocks.
+func (w *Waiter) observe(batch []events.Event) {
 	if w.queue.len() == 0 {
 		return
 	}
@@ -65,21 +77,21 @@ func (w *Waiter) observe(batch []Event) {
 // AssignWait implements httpapi.Waiter.
 func (w *Waiter) AssignWait(ctx context.Context, req tokens.AssignRequest, wait time.Duration) (tokens.Lease, error) {
 	if wait <= 0 {
-		return w.claim(ctx, req)
+		return w.assign(ctx, req)
 	}
 	if err := w.svc.ValidateAssign(req); err != nil {
 		return tokens.Lease{}, err // refused at once, even behind other waiters
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	me, claimNow := w.queue.join()
+	me, assignNow := w.queue.join()
 	defer w.queue.leave(me)
 	if w.wake != nil {
 		w.wake() // the reader may idle behind the head while nobody waits
 	}
 	for {
-		if claimNow {
-			lease, err := w.claim(ctx, req)
+		if assignNow {
+			lease, err := w.assign(ctx, req)
 			if !errors.Is(err, tokens.ErrNoFreeToken) {
 				return lease, err
 			}
@@ -90,11 +102,11 @@ func (w *Waiter) AssignWait(ctx context.Context, req tokens.AssignRequest, wait 
 				continue
 			}
 		}
-		claimNow = true
+		assignNow = true
 		select {
 		case <-me.wake:
 		case <-deadline.C:
-			return w.claim(ctx, req)
+			return w.assign(ctx, req)
 		case <-ctx.Done():
 			return tokens.Lease{}, ctx.Err()
 		case <-w.done:
@@ -112,15 +124,15 @@ func (w *Waiter) closed() bool {
 	}
 }
 
-// claim assigns a token for a client whose request context is ctx. The
+// assign assigns a token for a client whose request context is ctx. The
 // statement itself is not cancelled with ctx (a cancelled statement may
 // still have committed, and its lease would be lost until its TTL); instead,
-// a lease claimed for a client that has gone is released at once.
-func (w *Waiter) claim(ctx context.Context, req tokens.AssignRequest) (tokens.Lease, error) {
+// a lease taken for a client that has gone is released at once.
+func (w *Waiter) assign(ctx context.Context, req tokens.AssignRequest) (tokens.Lease, error) {
 	if err := ctx.Err(); err != nil {
 		return tokens.Lease{}, err
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), assignTimeout)
 	defer cancel()
 	lease, err := w.svc.Assign(cctx, req)
 	if err != nil {
@@ -129,7 +141,7 @@ func (w *Waiter) claim(ctx context.Context, req tokens.AssignRequest) (tokens.Le
 	if ctx.Err() != nil {
 		id := lease.LeaseID
 		if uerr := w.svc.Unblock(cctx, lease.Token, &id); uerr != nil {
-			w.logger.Warn("events: cannot release the lease of a client that went away; it lapses by its TTL",
+			w.logger.Warn("longpoll: cannot release the lease of a client that went away; it lapses by its TTL",
 				"lease_id", id, "error", uerr)
 		}
 		return tokens.Lease{}, ctx.Err()

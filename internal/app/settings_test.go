@@ -1,0 +1,30 @@
+package app_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tokenlease/tokenlease/internal/app"
+	"github.com/tokenlease/tokenlease/internal/config"
+	"github.com/tokenlease/tokenlease/internal/tokens"
+)
+
+// The configuration refuses a LEASE_TTL the domain would refuse as an
+// assign's ttl: the two bounds are one.
+func TestConfigAndDomainShareTheLeaseBound(t *testing.T) {
+	if config.MinLeaseTTL != tokens.MinLeaseTTL {
+		t.Fatalf("config.MinLeaseTTL %s, tokens.MinLeaseTTL %s", config.MinLeaseTTL, tokens.MinLeaseTTL)
+	}
+}
+
+// Every setting of the domain comes from the configuration.
+func TestSettingsCarryTheConfiguration(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.BatchMax = 7
+	cfg.Batching = false
+	s := app.Settings(cfg)
+	if s.BatchMax != 7 || s.Batching || s.Pod != cfg.PodName || s.MaxTokens != cfg.MaxTokens ||
+		s.LeaseTTL != time.Duration(cfg.LeaseTTL) || s.MaxLeaseTTL != time.Duration(cfg.MaxLeaseTTL) || s.KeepaliveTTL != time.Duration(cfg.KeepaliveTTL) {
+		t.Fatalf("settings %+v do not carry %+v", s, cfg)
+	}
+}
