@@ -34,6 +34,8 @@ type Token struct {
 	AliveUntil     time.Time
 	CreatedAt      time.Time
 	PoolID         int32
+	Version        int64
+	LeaseActor     *string
 }
 
 type TokenCounter struct {
@@ -53,6 +55,9 @@ type TokenEvent struct {
 	LeaseID *int64
 	Holder  *string
 	Pod     string
+	PoolID  int32
+	Version *int64
+	Actor   *string
 }
 
 type TokenEventsDefault struct {

@@ -219,11 +219,12 @@ const removePoolDeadTokens = `-- name: RemovePoolDeadTokens :one
 WITH removed AS (
     DELETE FROM tokens t
     WHERE t.pool_id = $1::int AND t.alive_until <= now()
-    RETURNING t.id, t.value, t.lease_id, t.holder
+    RETURNING t.id, t.value, t.lease_id, t.holder, t.version
 ),
 audit AS (
-    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'expired', id, value, lease_id, holder, $2::text FROM removed
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
+    SELECT $1::int, 'expired', id, value, lease_id, holder, $2::text, version + 1
+    FROM removed
 )
 SELECT count(*)::int AS removed FROM removed
 `

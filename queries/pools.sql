@@ -72,10 +72,11 @@ WHERE pool_id = sqlc.arg('pool_id')::int;
 WITH removed AS (
     DELETE FROM tokens t
     WHERE t.pool_id = sqlc.arg('pool_id')::int AND t.alive_until <= now()
-    RETURNING t.id, t.value, t.lease_id, t.holder
+    RETURNING t.id, t.value, t.lease_id, t.holder, t.version
 ),
 audit AS (
-    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'expired', id, value, lease_id, holder, sqlc.arg('pod')::text FROM removed
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
+    SELECT sqlc.arg('pool_id')::int, 'expired', id, value, lease_id, holder, sqlc.arg('pod')::text, version + 1
+    FROM removed
 )
 SELECT count(*)::int AS removed FROM removed;

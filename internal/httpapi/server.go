@@ -58,8 +58,17 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	r.GET("/readyz", h.ready)
 
 	registerPools(r, h)
+	// The routes of section 2, for pool default and under every pool.
+	h.registerTokens(r.Group("/tokens"))
+	h.registerTokens(r.Group("/pools/:pool/tokens"))
+	if opts.Events != nil {
+		r.GET("/events", h.stream(h.queryPools))
+	}
+	return r
+}
 
-	t := r.Group("/tokens")
+// registerTokens adds the token routes of one pool (the path's, or default).
+func (h *handlers) registerTokens(t *gin.RouterGroup) {
 	t.POST("/generate", h.generate)
 	t.POST("/import", h.importTokens)
 	t.POST("/assign", h.assign)
@@ -69,13 +78,16 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	t.POST("/keep-alive", h.keepAlive)
 	t.PUT("/keep-alive", h.keepAlive)
 	t.GET("/stats", h.stats)
-	if opts.Events != nil {
-		t.GET("/events", (&streamer{src: opts.Events, opts: opts.Stream.withDefaults()}).serve)
+	if h.opts.Events != nil {
+		t.GET("/events", h.stream(h.routePool))
 	}
 	t.GET("/:token", h.get)
 	t.DELETE("/:token", h.deleteByPath)
-	return r
 }
+
+// poolOf is the pool a token route addresses: the path's, or "" (default)
+// under /tokens.
+func poolOf(c *gin.Context) string { return c.Param("pool") }
 
 func (h *handlers) ready(c *gin.Context) {
 	if h.opts.Ready != nil {

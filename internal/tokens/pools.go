@@ -136,7 +136,7 @@ func (s *Service) PutPool(ctx context.Context, name string, ps PoolSettings) (in
 	}
 	row, err := s.q.PutPool(ctx, db.PutPoolParams{
 		Name: name, LeaseTtlMs: msPtr(ps.LeaseTTL), KeepaliveTtlMs: msPtr(ps.KeepaliveTTL),
-		MaxLeaseTtlMs: msPtr(ps.MaxLeaseTTL), MaxTokens: ps.MaxTokens, Slots: counterSlots + 1,
+		MaxLeaseTtlMs: msPtr(ps.MaxLeaseTTL), MaxTokens: ps.MaxTokens, Slots: allSlots,
 	})
 	if err != nil {
 		return PoolInfo{}, false, fmt.Errorf("tokens: put pool: %w", err)
@@ -208,6 +208,13 @@ func (s *Service) DeletePool(ctx context.Context, name string) error {
 	}
 	s.pools.forget(name)
 	return nil
+}
+
+// CheckPool returns ErrPoolNotFound unless a live pool is named name ("" is
+// DefaultPool).
+func (s *Service) CheckPool(ctx context.Context, name string) error {
+	_, err := s.resolve(ctx, name)
+	return err
 }
 
 // poolStats sums one pool's counter slots.

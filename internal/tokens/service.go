@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,11 +41,11 @@ type Service struct {
 	settings Settings
 	notifier ChangeNotifier
 	pools    poolCache
-	// With batching on: the batchers, and the queries (on their own connections)
-	// of the batched statements.
-	assigns    *batcher[AssignRequest, Lease]
-	unblocks   *batcher[leaseRef, struct{}]   // nil without batching
-	keepAlives *batcher[leaseRef, TokenState] // nil without batching
+	// With batching on: each pool's batchers (pool id -> *poolBatchers),
+	// and the queries (on their own connections) of the batched statements.
+	batching   bool
+	batchMax   int
+	batchers   sync.Map
 	batchConns *pgxpool.Pool
 	batchQ     *db.Queries
 }
@@ -52,6 +53,10 @@ type Service struct {
 // counterSlots is the number of rows in token_counters; writes spread over
 // them so that no single row serialises the claim path.
 const counterSlots = 16
+
+// allSlots is the number of counter rows of each pool: the hot-path slots
+// and the sweeps' own.
+const allSlots = counterSlots + 1
 
 // sweepSlot is the counter row of the sweeps alone (migration 00002): a
 // sweep holds its row locked until it commits, and on a hot-path slot every

@@ -80,7 +80,7 @@ WITH p AS (
     FROM p WHERE t.id = p.id
     RETURNING t.lease_expires_at
 ), counted AS (
-    UPDATE token_counters SET assigned = assigned + (SELECT count(*) FROM leased) WHERE slot = 0
+    UPDATE token_counters SET assigned = assigned + (SELECT count(*) FROM leased) WHERE pool_id = 1 AND slot = 0
 )
 SELECT max(lease_expires_at) FROM leased`, scenarioRows, lead.Milliseconds()).Scan(&deadline)
 	case "mass death":

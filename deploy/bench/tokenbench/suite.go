@@ -474,12 +474,12 @@ func (s *suite) load(dbURL, podURL string, pool int) error {
 	defer conn.Close(s.ctx)
 	if pool > 100000 {
 		if _, err := conn.Exec(s.ctx, `
-INSERT INTO tokens (value, alive_until)
-SELECT translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_'), now() + interval '1 day'
+INSERT INTO tokens (pool_id, value, alive_until)
+SELECT 1, translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_'), now() + interval '1 day'
 FROM generate_series(1, $1::int)`, pool); err != nil {
 			return fmt.Errorf("load: %w", err)
 		}
-		if _, err := conn.Exec(s.ctx, "UPDATE token_counters SET total = total + $1 WHERE slot = 0", pool); err != nil {
+		if _, err := conn.Exec(s.ctx, "UPDATE token_counters SET total = total + $1 WHERE pool_id = 1 AND slot = 0", pool); err != nil {
 			return err
 		}
 	}
