@@ -89,7 +89,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then args+=(-quick); fi
 case "${BENCH_SCENARIO:-}" in
   "") ;;
   churn) args+=(-churn) ;;
-  pools) args+=(-pools) ;;
+  pools) args+=(-pools-scenario) ;;
   *) echo "bench: unknown BENCH_SCENARIO=${BENCH_SCENARIO} (known: churn, pools)" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags

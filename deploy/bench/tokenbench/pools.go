@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Pools (`make bench-pools`, `tokenbench suite -pools`): what spreading load
+// Pools (`make bench-pools`, `tokenbench suite -pools-scenario`): what spreading load
 // over named pools costs, and whether a big pool slows a small one down.
 //
 //   - spread: 16 clients over 8 pools of 10k tokens each against 16 clients

@@ -129,7 +129,7 @@ func cmdSuite(args []string) error {
 	fs.Var(&clients, "clients", "client counts (16,64)")
 	podEnv := fs.String("pod-env", "", "extra environment for every pod, comma-separated KEY=VALUE")
 	churn := fs.Bool("churn", false, "run only the churn scenario (make bench-churn) instead of the suite")
-	poolsOnly := fs.Bool("pools", false, "run only the pools scenarios (make bench-pools) instead of the suite")
+	poolsOnly := fs.Bool("pools-scenario", false, "run only the pools scenarios (make bench-pools) instead of the suite")
 	var cc churnConfig
 	churnPool := intList{100000}
 	fs.Var(&churnPool, "churn-pool", "churn: pool size")
