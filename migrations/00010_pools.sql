@@ -55,10 +55,15 @@ ALTER TABLE tokens ALTER COLUMN pool_id DROP DEFAULT;
 ALTER TABLE tokens DROP CONSTRAINT tokens_pkey, ADD PRIMARY KEY (pool_id, id);
 DROP INDEX tokens_value_key;
 CREATE UNIQUE INDEX tokens_value_key ON tokens (pool_id, value);
-DROP INDEX tokens_free_by_sort_key;
-CREATE INDEX tokens_free_by_sort_key ON tokens (pool_id, sort_key) WHERE lease_id IS NULL;
-DROP INDEX tokens_lease_expiry;
-CREATE INDEX tokens_lease_expiry ON tokens (pool_id, lease_expires_at) WHERE lease_id IS NOT NULL;
+-- The claim's indexes, free and lapsed, with alive_until as the key after
+-- the probe's (00004: a dead but unswept row costs the probe an index tuple,
+-- never a heap fetch). Their earlier names differ by version; both go.
+DROP INDEX IF EXISTS tokens_free_by_sort_key;
+DROP INDEX IF EXISTS tokens_free_live;
+CREATE INDEX tokens_free_live ON tokens (pool_id, sort_key, alive_until) WHERE lease_id IS NULL;
+DROP INDEX IF EXISTS tokens_lease_expiry;
+DROP INDEX IF EXISTS tokens_lapse_live;
+CREATE INDEX tokens_lapse_live ON tokens (pool_id, lease_expires_at, alive_until) WHERE lease_id IS NOT NULL;
 DROP INDEX tokens_alive_until;
 CREATE INDEX tokens_alive_until ON tokens (pool_id, alive_until);
 
@@ -93,10 +98,10 @@ ALTER TABLE token_counters DROP COLUMN pool_id;
 ALTER TABLE token_counters ADD PRIMARY KEY (slot);
 DROP INDEX tokens_alive_until;
 CREATE INDEX tokens_alive_until ON tokens (alive_until);
-DROP INDEX tokens_lease_expiry;
-CREATE INDEX tokens_lease_expiry ON tokens (lease_expires_at) WHERE lease_id IS NOT NULL;
-DROP INDEX tokens_free_by_sort_key;
-CREATE INDEX tokens_free_by_sort_key ON tokens (sort_key) WHERE lease_id IS NULL;
+DROP INDEX tokens_lapse_live;
+CREATE INDEX tokens_lapse_live ON tokens (lease_expires_at, alive_until) WHERE lease_id IS NOT NULL;
+DROP INDEX tokens_free_live;
+CREATE INDEX tokens_free_live ON tokens (sort_key, alive_until) WHERE lease_id IS NULL;
 DROP INDEX tokens_value_key;
 CREATE UNIQUE INDEX tokens_value_key ON tokens (value);
 ALTER TABLE tokens DROP CONSTRAINT tokens_pkey, ADD PRIMARY KEY (id);
