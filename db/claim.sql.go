@@ -24,15 +24,19 @@ WITH pick AS MATERIALIZED (
             AND f.sort_key < $2::float8 AND f.alive_until > now()
           ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED),
         (SELECT l.id FROM tokens l
-          WHERE l.pool_id = $1::int AND l.lease_id IS NOT NULL
-            AND l.lease_expires_at <= now() AND l.alive_until > now()
+          WHERE l.pool_id = $1::int AND l.lease_id IS NOT NULL AND l.alive_until > now()
+            AND l.lease_expires_at <= LEAST(now(), COALESCE(
+                      (SELECT w.lease_expires_at FROM tokens w
+                        WHERE w.pool_id = $1::int AND w.lease_id IS NOT NULL
+                          AND w.lease_expires_at <= now()
+                        ORDER BY w.lease_expires_at OFFSET 255 LIMIT 1), now()))
           ORDER BY l.lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED))
 ),
 claimed AS (
     UPDATE tokens t
     SET lease_id = nextval('lease_id_seq'),
         lease_ttl = $3::bigint * interval '1 millisecond',
-        lease_expires_at = now() + $3::bigint * interval '1 millisecond',
+        lease_expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond',
         holder = $4::text,
         lease_actor = $5::text,
         -- A lapsed lease ends first (released), then the new one starts.
@@ -84,7 +88,9 @@ type ClaimRandomFreeRow struct {
 // Assigns one random free, live token of one pool in one statement. The
 // probe starts at a random point of the pool's free index and wraps around;
 // when no token is free it takes the pool's oldest lapsed lease (exactness:
-// a lapsed lease frees its token at once, sweep or no sweep). Each branch
+// a lapsed lease frees its token at once, sweep or no sweep), among the
+// pool's 256 earliest lapsed leases as in ClaimBatch. The lease runs from
+// clock_timestamp(), as in ClaimBatch. Each branch
 // locks with SKIP LOCKED, so concurrent claimers never wait for or share a
 // row. Every branch and write names the pool, which leads every index it
 // uses: another pool's rows are never read. The audit rows (with the

@@ -22,16 +22,20 @@ WITH cur AS MATERIALIZED (
     FOR UPDATE
 ),
 kept AS (
+    -- Deadlines count from clock_timestamp(), after cur's row lock was
+    -- granted (it may have waited); a lease that lapsed meanwhile is not
+    -- renewed.
     UPDATE tokens t
-    SET alive_until = now() + $5::bigint * interval '1 millisecond',
+    SET alive_until = clock_timestamp() + $5::bigint * interval '1 millisecond',
         lease_expires_at = CASE WHEN $6::bigint IS NULL THEN t.lease_expires_at
-                                ELSE now() + cur.lease_ttl END,
+                                ELSE clock_timestamp() + cur.lease_ttl END,
         version = t.version + 1
     FROM cur
     WHERE t.pool_id = $3::int AND t.id = cur.id AND NOT cur.forbidden
       AND ($6::bigint IS NULL
-           OR (cur.has_live_lease AND cur.lease_id = $6::bigint))
-    RETURNING t.id, t.alive_until, t.lease_expires_at, t.version
+           OR (t.lease_id = $6::bigint AND t.lease_expires_at > clock_timestamp()))
+    RETURNING t.id, t.alive_until, t.lease_expires_at, t.version,
+              (t.lease_id IS NOT NULL AND t.lease_expires_at > clock_timestamp()) AS live
 ),
 audit AS (
     INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
@@ -41,7 +45,7 @@ audit AS (
            $7::text, k.version, $2::text
     FROM cur JOIN kept k ON k.id = cur.id
 )
-SELECT cur.value, cur.lease_id, cur.has_live_lease::boolean AS has_live_lease, cur.holder,
+SELECT cur.value, cur.lease_id, COALESCE(k.live, cur.has_live_lease)::boolean AS has_live_lease, cur.holder,
        cur.forbidden::boolean AS forbidden, (k.id IS NOT NULL)::boolean AS updated,
        k.alive_until, k.lease_expires_at
 FROM cur LEFT JOIN kept k ON k.id = cur.id

@@ -7,7 +7,10 @@
 -- The probe starts at one random point of the pool's free index and takes
 -- consecutive keys, wrapping around; each token is still a uniformly random
 -- free token, since sort keys are random and redrawn on every release. Only
--- when no free token is left does it take the pool's oldest lapsed leases.
+-- when no free token is left does it take the pool's oldest lapsed leases,
+-- among a bounded window of them. The lease runs from clock_timestamp(), the
+-- moment the row is written: now() is the statement's start, and a statement
+-- that waited for a lock would otherwise hand out a lease already dead.
 -- Every branch locks with SKIP LOCKED, so concurrent batches (other pods)
 -- never wait for or share a row. Every read and write names the pool. Audit
 -- rows and the counter slot commit with the claim, as in ClaimRandomFree.
@@ -34,9 +37,17 @@ lo AS MATERIALIZED (
     FOR UPDATE SKIP LOCKED
 ),
 lapsed AS MATERIALIZED (
+    -- Only among the pool's 256 earliest lapsed leases: leases of dead,
+    -- unswept rows lapse first, and the probe must not read on past all of
+    -- them (the sweeps remove dead rows first). Dead rows in the window are
+    -- skipped on the index entry (tokens_lapse_live).
     SELECT l.id, l.lease_id, l.holder FROM tokens l
-    WHERE l.pool_id = sqlc.arg('pool_id')::int AND l.lease_id IS NOT NULL
-      AND l.lease_expires_at <= now() AND l.alive_until > now()
+    WHERE l.pool_id = sqlc.arg('pool_id')::int AND l.lease_id IS NOT NULL AND l.alive_until > now()
+      AND l.lease_expires_at <= LEAST(now(), COALESCE(
+              (SELECT w.lease_expires_at FROM tokens w
+                WHERE w.pool_id = sqlc.arg('pool_id')::int AND w.lease_id IS NOT NULL
+                  AND w.lease_expires_at <= now()
+                ORDER BY w.lease_expires_at OFFSET 255 LIMIT 1), now()))
     ORDER BY l.lease_expires_at
     LIMIT cardinality(sqlc.arg('ttl_ms')::bigint[]) - (SELECT count(*) FROM hi) - (SELECT count(*) FROM lo)
     FOR UPDATE SKIP LOCKED
@@ -51,7 +62,7 @@ claimed AS (
     UPDATE tokens t
     SET lease_id = nextval('lease_id_seq'),
         lease_ttl = req.ttl_ms * interval '1 millisecond',
-        lease_expires_at = now() + req.ttl_ms * interval '1 millisecond',
+        lease_expires_at = clock_timestamp() + req.ttl_ms * interval '1 millisecond',
         holder = req.holder,
         lease_actor = req.actor,
         version = t.version + CASE WHEN pick.prev_lease_id IS NULL THEN 1 ELSE 2 END
@@ -164,15 +175,19 @@ cur AS MATERIALIZED (
     FOR UPDATE OF t
 ),
 kept AS (
+    -- Deadlines count from clock_timestamp(), after the row lock was
+    -- granted: cur's row lock may have waited for another transaction, and a
+    -- lease that lapsed meanwhile is not renewed (lease_mismatch).
     UPDATE tokens t
-    SET alive_until = now() + sqlc.arg('keepalive_ttl_ms')::bigint * interval '1 millisecond',
+    SET alive_until = clock_timestamp() + sqlc.arg('keepalive_ttl_ms')::bigint * interval '1 millisecond',
         lease_expires_at = CASE WHEN cur.want IS NULL THEN t.lease_expires_at
-                                ELSE now() + cur.lease_ttl END,
+                                ELSE clock_timestamp() + cur.lease_ttl END,
         version = t.version + 1
     FROM cur
     WHERE t.pool_id = sqlc.arg('pool_id')::int AND t.id = cur.id AND NOT cur.forbidden
-      AND (cur.want IS NULL OR (cur.has_live_lease AND cur.lease_id = cur.want))
-    RETURNING cur.ord, t.id, t.alive_until, t.lease_expires_at, t.version
+      AND (cur.want IS NULL OR (t.lease_id = cur.want AND t.lease_expires_at > clock_timestamp()))
+    RETURNING cur.ord, t.id, t.alive_until, t.lease_expires_at, t.version,
+              (t.lease_id IS NOT NULL AND t.lease_expires_at > clock_timestamp()) AS live
 ),
 audit AS (
     INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
@@ -182,7 +197,8 @@ audit AS (
            sqlc.arg('pod')::text, k.version, cur.actor
     FROM cur JOIN kept k ON k.ord = cur.ord
 )
-SELECT cur.ord::bigint AS ord, cur.value, cur.lease_id, cur.has_live_lease::boolean AS has_live_lease,
+SELECT cur.ord::bigint AS ord, cur.value, cur.lease_id,
+       COALESCE(k.live, cur.has_live_lease)::boolean AS has_live_lease,
        cur.holder, cur.forbidden::boolean AS forbidden, (k.id IS NOT NULL)::boolean AS updated,
        k.alive_until, k.lease_expires_at
 FROM cur LEFT JOIN kept k ON k.ord = cur.ord;

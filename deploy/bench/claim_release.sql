@@ -22,15 +22,19 @@ WITH pick AS MATERIALIZED (
             AND f.sort_key < :probe::float8 AND f.alive_until > now()
           ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED),
         (SELECT l.id FROM tokens l
-          WHERE l.pool_id = 1::int AND l.lease_id IS NOT NULL
-            AND l.lease_expires_at <= now() AND l.alive_until > now()
+          WHERE l.pool_id = 1::int AND l.lease_id IS NOT NULL AND l.alive_until > now()
+            AND l.lease_expires_at <= LEAST(now(), COALESCE(
+                      (SELECT w.lease_expires_at FROM tokens w
+                        WHERE w.pool_id = 1::int AND w.lease_id IS NOT NULL
+                          AND w.lease_expires_at <= now()
+                        ORDER BY w.lease_expires_at OFFSET 255 LIMIT 1), now()))
           ORDER BY l.lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED))
 ),
 claimed AS (
     UPDATE tokens t
     SET lease_id = nextval('lease_id_seq'),
         lease_ttl = 60000::bigint * interval '1 millisecond',
-        lease_expires_at = now() + 60000::bigint * interval '1 millisecond',
+        lease_expires_at = clock_timestamp() + 60000::bigint * interval '1 millisecond',
         holder = NULL::text,
         lease_actor = NULL::text,
         -- A lapsed lease ends first (released), then the new one starts.
