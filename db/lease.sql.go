@@ -21,21 +21,24 @@ WITH cur AS MATERIALIZED (
       AND t.alive_until > now()
     FOR UPDATE
 ),
+clk AS MATERIALIZED (
+    SELECT clock_timestamp() AS at FROM cur LIMIT 1
+),
 kept AS (
     -- Deadlines count from clock_timestamp(), after cur's row lock was
     -- granted (it may have waited); a lease that lapsed meanwhile is not
     -- renewed.
     UPDATE tokens t
-    SET alive_until = clock_timestamp() + $5::bigint * interval '1 millisecond',
+    SET alive_until = c.at + $5::bigint * interval '1 millisecond',
         lease_expires_at = CASE WHEN $6::bigint IS NULL THEN t.lease_expires_at
-                                ELSE clock_timestamp() + cur.lease_ttl END,
+                                ELSE c.at + cur.lease_ttl END,
         version = t.version + 1
-    FROM cur
+    FROM cur, clk c
     WHERE t.pool_id = $3::int AND t.id = cur.id AND NOT cur.forbidden
       AND ($6::bigint IS NULL
-           OR (t.lease_id = $6::bigint AND t.lease_expires_at > clock_timestamp()))
+           OR (t.lease_id = $6::bigint AND t.lease_expires_at > c.at))
     RETURNING t.id, t.alive_until, t.lease_expires_at, t.version,
-              (t.lease_id IS NOT NULL AND t.lease_expires_at > clock_timestamp()) AS live
+              (t.lease_id IS NOT NULL AND t.lease_expires_at > c.at) AS live
 ),
 audit AS (
     INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
@@ -78,6 +81,8 @@ type KeepAliveRow struct {
 // Without a lease id the lease is left alone, so a provider's heartbeat never
 // keeps a crashed holder's lease alive. A caller that may touch only its own
 // leases changes nothing on another actor's live lease (forbidden).
+// One reading of the clock, taken once cur holds its rows' locks (reading
+// cur first orders it after them): both deadlines of a row count from it.
 func (q *Queries) KeepAlive(ctx context.Context, arg KeepAliveParams) (KeepAliveRow, error) {
 	row := q.db.QueryRow(ctx, keepAlive,
 		arg.OwnOnly,

@@ -58,21 +58,26 @@ WITH cur AS MATERIALIZED (
       AND t.alive_until > now()
     FOR UPDATE
 ),
+-- One reading of the clock, taken once cur holds its rows' locks (reading
+-- cur first orders it after them): both deadlines of a row count from it.
+clk AS MATERIALIZED (
+    SELECT clock_timestamp() AS at FROM cur LIMIT 1
+),
 kept AS (
     -- Deadlines count from clock_timestamp(), after cur's row lock was
     -- granted (it may have waited); a lease that lapsed meanwhile is not
     -- renewed.
     UPDATE tokens t
-    SET alive_until = clock_timestamp() + sqlc.arg('keepalive_ttl_ms')::bigint * interval '1 millisecond',
+    SET alive_until = c.at + sqlc.arg('keepalive_ttl_ms')::bigint * interval '1 millisecond',
         lease_expires_at = CASE WHEN sqlc.narg('lease_id')::bigint IS NULL THEN t.lease_expires_at
-                                ELSE clock_timestamp() + cur.lease_ttl END,
+                                ELSE c.at + cur.lease_ttl END,
         version = t.version + 1
-    FROM cur
+    FROM cur, clk c
     WHERE t.pool_id = sqlc.arg('pool_id')::int AND t.id = cur.id AND NOT cur.forbidden
       AND (sqlc.narg('lease_id')::bigint IS NULL
-           OR (t.lease_id = sqlc.narg('lease_id')::bigint AND t.lease_expires_at > clock_timestamp()))
+           OR (t.lease_id = sqlc.narg('lease_id')::bigint AND t.lease_expires_at > c.at))
     RETURNING t.id, t.alive_until, t.lease_expires_at, t.version,
-              (t.lease_id IS NOT NULL AND t.lease_expires_at > clock_timestamp()) AS live
+              (t.lease_id IS NOT NULL AND t.lease_expires_at > c.at) AS live
 ),
 audit AS (
     INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
