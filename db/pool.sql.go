@@ -47,6 +47,7 @@ WITH ins AS (
     INSERT INTO tokens (value, imported, alive_until)
     SELECT v, $1::boolean, now() + $2::bigint * interval '1 millisecond'
     FROM unnest($3::text[]) AS v
+    ORDER BY v
     ON CONFLICT (value) DO NOTHING
     RETURNING id, value
 ),
@@ -58,7 +59,7 @@ audit AS (
 counted AS (
     UPDATE token_counters
     SET total = total + (SELECT count(*) FROM ins)
-    WHERE slot = $5::smallint
+    WHERE slot = $5::smallint AND EXISTS (SELECT 1 FROM ins)
 )
 SELECT value FROM ins
 `
@@ -71,7 +72,10 @@ type InsertTokensParams struct {
 	Slot           int16
 }
 
-// Inserts new tokens; values already present are skipped and not returned.
+// Inserts new tokens in value order (two growths never lock index entries in
+// opposite orders) and counts them on the caller's counter slot. Callers pass
+// only values no row holds, so ON CONFLICT is a backstop: it would wait for a
+// conflicting row's locker, which is why Import reads first.
 func (q *Queries) InsertTokens(ctx context.Context, arg InsertTokensParams) ([]string, error) {
 	rows, err := q.db.Query(ctx, insertTokens,
 		arg.Imported,
@@ -91,6 +95,41 @@ func (q *Queries) InsertTokens(ctx context.Context, arg InsertTokensParams) ([]s
 			return nil, err
 		}
 		items = append(items, value)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const liveValues = `-- name: LiveValues :many
+SELECT t.value, (t.alive_until > now())::boolean AS alive
+FROM tokens t
+WHERE t.value = ANY($1::text[])
+`
+
+type LiveValuesRow struct {
+	Value string
+	Alive bool
+}
+
+// Which of the values are held by a row, and whether that row is still
+// alive: a plain MVCC read of the value index, which never waits for the row
+// locks of claims, releases or keep-alives. Growth decides from it what to
+// insert, so that its inserts meet no existing row (see Import).
+func (q *Queries) LiveValues(ctx context.Context, tokens []string) ([]LiveValuesRow, error) {
+	rows, err := q.db.Query(ctx, liveValues, tokens)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LiveValuesRow
+	for rows.Next() {
+		var i LiveValuesRow
+		if err := rows.Scan(&i.Value, &i.Alive); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -122,7 +161,7 @@ audit AS (
 UPDATE token_counters
 SET total = total - (SELECT count(*) FROM dead),
     assigned = assigned - (SELECT count(*) FROM dead WHERE lease_id IS NOT NULL)
-WHERE slot = $1::smallint
+WHERE slot = $1::smallint AND EXISTS (SELECT 1 FROM dead)
 `
 
 type RemoveDeadByValueParams struct {
@@ -131,7 +170,10 @@ type RemoveDeadByValueParams struct {
 	Pod    string
 }
 
-// Makes room to import a value again whose token has died but is not swept yet.
+// Makes room to import a value again whose token has died but is not swept
+// yet. Dead rows are never locked by the hot path (every hot statement
+// filters on alive_until before it locks), and the counter slot is touched
+// only when a row was deleted.
 func (q *Queries) RemoveDeadByValue(ctx context.Context, arg RemoveDeadByValueParams) error {
 	_, err := q.db.Exec(ctx, removeDeadByValue, arg.Slot, arg.Tokens, arg.Pod)
 	return err

@@ -56,14 +56,45 @@ func (s *Service) Import(ctx context.Context, values []string) (imported, existi
 		}
 		seen[v] = true
 	}
+	// Growth must never wait for a row the hot path holds: a claim or
+	// release holds its token rows until it commits, and may wait meanwhile
+	// for a counter slot. So growth first reads, without locking, which
+	// values a row holds; live ones are left alone (existing), dead ones are
+	// removed (the hot path never locks a dead row), and only values no row
+	// holds are inserted, so the insert never meets a row another transaction
+	// has locked.
+	existing = []string{}
 	err = s.growPool(ctx, func(q *db.Queries) error {
-		if err := q.RemoveDeadByValue(ctx, db.RemoveDeadByValueParams{
-			Tokens: values, Pod: s.settings.Pod, Slot: randomSlot(),
-		}); err != nil {
+		held, err := q.LiveValues(ctx, values)
+		if err != nil {
 			return err
 		}
-		got, err := q.InsertTokens(ctx, s.insertParams(values, true))
-		imported = got
+		alive := make(map[string]bool, len(held))
+		var dead []string
+		for _, h := range held {
+			if h.Alive {
+				alive[h.Value] = true
+			} else {
+				dead = append(dead, h.Value)
+			}
+		}
+		if len(dead) > 0 {
+			if err := q.RemoveDeadByValue(ctx, db.RemoveDeadByValueParams{
+				Tokens: dead, Pod: s.settings.Pod, Slot: growthSlot,
+			}); err != nil {
+				return err
+			}
+		}
+		fresh := make([]string, 0, len(values)-len(alive))
+		for _, v := range values {
+			if !alive[v] {
+				fresh = append(fresh, v)
+			}
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		imported, err = q.InsertTokens(ctx, s.insertParams(fresh, true))
 		return err
 	})
 	if err != nil {
@@ -76,7 +107,6 @@ func (s *Service) Import(ctx context.Context, values []string) (imported, existi
 	for _, v := range imported {
 		isNew[v] = true
 	}
-	existing = []string{}
 	for _, v := range values {
 		if !isNew[v] {
 			existing = append(existing, v)
@@ -91,13 +121,14 @@ func (s *Service) insertParams(values []string, imported bool) db.InsertTokensPa
 		KeepaliveTtlMs: millis(s.settings.KeepaliveTTL),
 		Tokens:         values,
 		Pod:            s.settings.Pod,
-		Slot:           randomSlot(),
+		Slot:           growthSlot,
 	}
 }
 
 // growPool runs insert in a transaction that holds the pool-size lock and
 // checks MAX_TOKENS after the insert, so that a refused request changes
-// nothing.
+// nothing. Everything it writes counts on growthSlot, never on a hot-path
+// slot: see migration 00003.
 func (s *Service) growPool(ctx context.Context, insert func(q *db.Queries) error) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)

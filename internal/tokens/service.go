@@ -56,6 +56,10 @@ const counterSlots = 16
 // claim or release batch that drew that slot would wait for it.
 const sweepSlot int16 = counterSlots
 
+// growthSlot is the counter row of generate and import alone (migration
+// 00003), for the same reason: growth holds it for its whole transaction.
+const growthSlot int16 = counterSlots + 1
+
 // NewService returns a Service on pool. notifier may be nil.
 func NewService(pool *pgxpool.Pool, settings Settings, notifier ChangeNotifier) *Service {
 	s := &Service{pool: pool, q: db.New(pool), settings: settings, notifier: notifier}
