@@ -22,7 +22,11 @@ WITH pick AS MATERIALIZED (
           WHERE f.lease_id IS NULL AND f.sort_key < $1::float8 AND f.alive_until > now()
           ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED),
         (SELECT l.id FROM tokens l
-          WHERE l.lease_id IS NOT NULL AND l.lease_expires_at <= now() AND l.alive_until > now()
+          WHERE l.lease_id IS NOT NULL AND l.alive_until > now()
+            AND l.lease_expires_at <= LEAST(now(), COALESCE(
+                      (SELECT w.lease_expires_at FROM tokens w
+                        WHERE w.lease_id IS NOT NULL AND w.lease_expires_at <= now()
+                        ORDER BY w.lease_expires_at OFFSET 255 LIMIT 1), now()))
           ORDER BY l.lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED))
 ),
 claimed AS (
@@ -72,7 +76,8 @@ type ClaimRandomFreeRow struct {
 // Assigns one random free, live token in one statement. The probe starts at a
 // random point of the free index and wraps around; when no token is free it
 // takes the oldest lapsed lease (exactness: a lapsed lease frees its token at
-// once, sweep or no sweep). Each branch locks with SKIP LOCKED, so concurrent
+// once, sweep or no sweep), among the 256 earliest lapsed leases as in
+// ClaimBatch. Each branch locks with SKIP LOCKED, so concurrent
 // claimers never wait for or share a row. The audit rows and the stats counter
 // change commit with the claim.
 func (q *Queries) ClaimRandomFree(ctx context.Context, arg ClaimRandomFreeParams) (ClaimRandomFreeRow, error) {

@@ -76,9 +76,9 @@ func (q *Queries) SweepDeadTokens(ctx context.Context, arg SweepDeadTokensParams
 
 const sweepLapsedLeases = `-- name: SweepLapsedLeases :one
 WITH lapsed AS (
-    SELECT t.id, t.value, t.lease_id, t.holder
+    SELECT t.id, t.value, t.lease_id, t.holder, (t.alive_until > now()) AS alive
     FROM tokens t
-    WHERE t.lease_id IS NOT NULL AND t.lease_expires_at <= now() AND t.alive_until > now()
+    WHERE t.lease_id IS NOT NULL AND t.lease_expires_at <= now()
     ORDER BY t.lease_expires_at
     LIMIT $1::int
     FOR UPDATE SKIP LOCKED
@@ -88,22 +88,30 @@ freed AS (
     SET lease_id = NULL, lease_ttl = NULL, lease_expires_at = NULL, holder = NULL,
         sort_key = random()
     FROM lapsed l
-    WHERE t.id = l.id
+    WHERE t.id = l.id AND l.alive
     -- The audit row's fields come along here: joining lapsed to freed again
     -- would be a nested loop over two CTE scans, quadratic in the batch.
     RETURNING t.id, l.value, l.lease_id, l.holder
 ),
+removed AS (
+    DELETE FROM tokens t
+    USING lapsed l
+    WHERE t.id = l.id AND NOT l.alive
+    RETURNING t.id, t.value, t.lease_id, t.holder
+),
 audit AS (
     INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'released', f.id, f.value, f.lease_id, f.holder, $2::text
-    FROM freed f
+    SELECT 'released', f.id, f.value, f.lease_id, f.holder, $2::text FROM freed f
+    UNION ALL
+    SELECT 'expired', r.id, r.value, r.lease_id, r.holder, $2::text FROM removed r
 ),
 counted AS (
     UPDATE token_counters
-    SET assigned = assigned - (SELECT count(*) FROM freed)
+    SET total = total - (SELECT count(*) FROM removed),
+        assigned = assigned - (SELECT count(*) FROM freed) - (SELECT count(*) FROM removed)
     WHERE slot = $3::smallint
 )
-SELECT count(*)::int AS freed FROM freed
+SELECT (SELECT count(*) FROM freed)::int AS freed, (SELECT count(*) FROM removed)::int AS expired
 `
 
 type SweepLapsedLeasesParams struct {
@@ -112,11 +120,18 @@ type SweepLapsedLeasesParams struct {
 	Slot      int16
 }
 
-// Frees up to @batch_size lapsed leases of live tokens, earliest first, by the
-// lease expiry index. Writes a `released` audit row per lease.
-func (q *Queries) SweepLapsedLeases(ctx context.Context, arg SweepLapsedLeasesParams) (int32, error) {
+type SweepLapsedLeasesRow struct {
+	Freed   int32
+	Expired int32
+}
+
+// Tidies up to @batch_size lapsed leases, earliest first, by the lease
+// expiry index: a live token is freed (audit `released`), a dead one met on
+// the way is deleted (audit `expired`), so the batch costs its own rows
+// whatever number of dead rows hold lapsed leases.
+func (q *Queries) SweepLapsedLeases(ctx context.Context, arg SweepLapsedLeasesParams) (SweepLapsedLeasesRow, error) {
 	row := q.db.QueryRow(ctx, sweepLapsedLeases, arg.BatchSize, arg.Pod, arg.Slot)
-	var freed int32
-	err := row.Scan(&freed)
-	return freed, err
+	var i SweepLapsedLeasesRow
+	err := row.Scan(&i.Freed, &i.Expired)
+	return i, err
 }

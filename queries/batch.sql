@@ -7,7 +7,7 @@
 -- free index and takes consecutive keys, wrapping around; each token is still
 -- a uniformly random free token, since sort keys are random and redrawn on
 -- every release. Only when no free token is left does it take the oldest
--- lapsed leases. Every branch locks with SKIP LOCKED, so concurrent batches
+-- lapsed leases, among a bounded window of them. Every branch locks with SKIP LOCKED, so concurrent batches
 -- (other pods) never wait for or share a row. Audit rows and the counter
 -- slot commit with the claim, as in ClaimRandomFree.
 WITH req AS (
@@ -30,8 +30,16 @@ lo AS MATERIALIZED (
     FOR UPDATE SKIP LOCKED
 ),
 lapsed AS MATERIALIZED (
+    -- Only among the 256 earliest lapsed leases: leases of dead, unswept
+    -- rows lapse first, and the probe must not read on past all of them
+    -- (the sweeps remove dead rows first). Dead rows in the window are
+    -- skipped on the index entry (tokens_lapse_live).
     SELECT l.id, l.lease_id, l.holder FROM tokens l
-    WHERE l.lease_id IS NOT NULL AND l.lease_expires_at <= now() AND l.alive_until > now()
+    WHERE l.lease_id IS NOT NULL AND l.alive_until > now()
+      AND l.lease_expires_at <= LEAST(now(), COALESCE(
+              (SELECT w.lease_expires_at FROM tokens w
+                WHERE w.lease_id IS NOT NULL AND w.lease_expires_at <= now()
+                ORDER BY w.lease_expires_at OFFSET 255 LIMIT 1), now()))
     ORDER BY l.lease_expires_at
     LIMIT cardinality(sqlc.arg('ttl_ms')::bigint[]) - (SELECT count(*) FROM hi) - (SELECT count(*) FROM lo)
     FOR UPDATE SKIP LOCKED

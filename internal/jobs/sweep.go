@@ -10,7 +10,7 @@ import (
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
-// SweepWorker frees lapsed leases and deletes dead tokens in index-driven
+// SweepWorker deletes dead tokens and frees lapsed leases in index-driven
 // batches, until a batch comes back short or the time budget is spent (the
 // next run goes on from there).
 type SweepWorker struct {
@@ -22,14 +22,16 @@ type SweepWorker struct {
 
 // Work implements river.Worker.
 func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	// Dead rows first: until they are gone, every lapsed-lease probe (the
+	// sweep's and the claims') reads past them.
 	deadline := time.Now().Add(w.budget)
-	released, err := w.drain(ctx, deadline, w.svc.SweepLapsedLeases)
+	expired, err := w.drain(ctx, deadline, w.svc.SweepDeadTokens)
 	if err != nil {
 		return err
 	}
-	expired, err := w.drain(ctx, deadline, w.svc.SweepDeadTokens)
-	if released > 0 || expired > 0 {
-		slog.Info("swept tokens", "released", released, "expired", expired)
+	lapsed, err := w.drain(ctx, deadline, w.svc.SweepLapsedLeases)
+	if lapsed > 0 || expired > 0 {
+		slog.Info("swept tokens", "lapsed", lapsed, "expired", expired)
 	}
 	return err
 }
