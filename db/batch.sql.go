@@ -55,7 +55,7 @@ claimed AS (
     UPDATE tokens t
     SET lease_id = nextval('lease_id_seq'),
         lease_ttl = req.ttl_ms * interval '1 millisecond',
-        lease_expires_at = now() + req.ttl_ms * interval '1 millisecond',
+        lease_expires_at = clock_timestamp() + req.ttl_ms * interval '1 millisecond',
         holder = req.holder
     FROM pick JOIN req ON req.ord = pick.ord
     WHERE t.id = pick.id
@@ -106,7 +106,10 @@ type ClaimBatchRow struct {
 // every release. Only when no free token is left does it take the oldest
 // lapsed leases, among a bounded window of them. Every branch locks with SKIP LOCKED, so concurrent batches
 // (other pods) never wait for or share a row. Audit rows and the counter
-// slot commit with the claim, as in ClaimRandomFree.
+// slot commit with the claim, as in ClaimRandomFree. The lease runs from
+// clock_timestamp(), the moment the row is written: now() is the statement's
+// start, and a statement that waited for a lock (say, behind DDL on the audit
+// table) would otherwise hand out a lease that is already dead.
 func (q *Queries) ClaimBatch(ctx context.Context, arg ClaimBatchParams) ([]ClaimBatchRow, error) {
 	rows, err := q.db.Query(ctx, claimBatch,
 		arg.TtlMs,
@@ -155,14 +158,19 @@ cur AS MATERIALIZED (
     FOR UPDATE OF t
 ),
 kept AS (
+    -- Deadlines count from clock_timestamp(), after the row lock was
+    -- granted: cur's row lock may have waited for another transaction, and a
+    -- lease that lapsed meanwhile is not renewed (lease_mismatch).
     UPDATE tokens t
-    SET alive_until = now() + $3::bigint * interval '1 millisecond',
+    SET alive_until = clock_timestamp() + $3::bigint * interval '1 millisecond',
         lease_expires_at = CASE WHEN cur.want IS NULL THEN t.lease_expires_at
-                                ELSE now() + cur.lease_ttl END
+                                ELSE clock_timestamp() + cur.lease_ttl END
     FROM cur
     WHERE t.id = cur.id
-      AND (cur.want IS NULL OR (cur.has_live_lease AND cur.lease_id = cur.want))
-    RETURNING cur.ord, t.id, t.alive_until, t.lease_expires_at
+      AND (cur.want IS NULL
+           OR (t.lease_id = cur.want AND t.lease_expires_at > clock_timestamp()))
+    RETURNING cur.ord, t.id, t.alive_until, t.lease_expires_at,
+              (t.lease_id IS NOT NULL AND t.lease_expires_at > clock_timestamp()) AS live
 ),
 audit AS (
     INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
@@ -172,7 +180,8 @@ audit AS (
            $4::text
     FROM cur JOIN kept k ON k.ord = cur.ord
 )
-SELECT cur.ord::bigint AS ord, cur.value, cur.lease_id, cur.has_live_lease::boolean AS has_live_lease,
+SELECT cur.ord::bigint AS ord, cur.value, cur.lease_id,
+       COALESCE(k.live, cur.has_live_lease)::boolean AS has_live_lease,
        cur.holder, (k.id IS NOT NULL)::boolean AS updated, k.alive_until, k.lease_expires_at
 FROM cur LEFT JOIN kept k ON k.ord = cur.ord
 `

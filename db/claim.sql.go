@@ -33,7 +33,7 @@ claimed AS (
     UPDATE tokens t
     SET lease_id = nextval('lease_id_seq'),
         lease_ttl = $2::bigint * interval '1 millisecond',
-        lease_expires_at = now() + $2::bigint * interval '1 millisecond',
+        lease_expires_at = clock_timestamp() + $2::bigint * interval '1 millisecond',
         holder = $3::text
     FROM pick
     WHERE t.id = pick.id

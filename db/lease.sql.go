@@ -19,15 +19,19 @@ WITH cur AS MATERIALIZED (
     FOR UPDATE
 ),
 kept AS (
+    -- Deadlines count from clock_timestamp(), after cur's row lock was
+    -- granted (it may have waited); a lease that lapsed meanwhile is not
+    -- renewed.
     UPDATE tokens t
-    SET alive_until = now() + $2::bigint * interval '1 millisecond',
+    SET alive_until = clock_timestamp() + $2::bigint * interval '1 millisecond',
         lease_expires_at = CASE WHEN $3::bigint IS NULL THEN t.lease_expires_at
-                                ELSE now() + cur.lease_ttl END
+                                ELSE clock_timestamp() + cur.lease_ttl END
     FROM cur
     WHERE t.id = cur.id
       AND ($3::bigint IS NULL
-           OR (cur.has_live_lease AND cur.lease_id = $3::bigint))
-    RETURNING t.id, t.alive_until, t.lease_expires_at
+           OR (t.lease_id = $3::bigint AND t.lease_expires_at > clock_timestamp()))
+    RETURNING t.id, t.alive_until, t.lease_expires_at,
+              (t.lease_id IS NOT NULL AND t.lease_expires_at > clock_timestamp()) AS live
 ),
 audit AS (
     INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
@@ -37,7 +41,7 @@ audit AS (
            $4::text
     FROM cur JOIN kept k ON k.id = cur.id
 )
-SELECT cur.value, cur.lease_id, cur.has_live_lease::boolean AS has_live_lease, cur.holder,
+SELECT cur.value, cur.lease_id, COALESCE(k.live, cur.has_live_lease)::boolean AS has_live_lease, cur.holder,
        (k.id IS NOT NULL)::boolean AS updated,
        k.alive_until, k.lease_expires_at
 FROM cur LEFT JOIN kept k ON k.id = cur.id

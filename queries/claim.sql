@@ -28,7 +28,7 @@ claimed AS (
     UPDATE tokens t
     SET lease_id = nextval('lease_id_seq'),
         lease_ttl = sqlc.arg('lease_ttl_ms')::bigint * interval '1 millisecond',
-        lease_expires_at = now() + sqlc.arg('lease_ttl_ms')::bigint * interval '1 millisecond',
+        lease_expires_at = clock_timestamp() + sqlc.arg('lease_ttl_ms')::bigint * interval '1 millisecond',
         holder = sqlc.narg('holder')::text
     FROM pick
     WHERE t.id = pick.id
