@@ -9,28 +9,6 @@ import (
 	"context"
 )
 
-const dropEventPartitions = `-- name: DropEventPartitions :one
-SELECT token_events_drop_partitions(now() - $1::bigint * interval '1 millisecond')::int AS dropped
-`
-
-func (q *Queries) DropEventPartitions(ctx context.Context, retentionMs int64) (int32, error) {
-	row := q.db.QueryRow(ctx, dropEventPartitions, retentionMs)
-	var dropped int32
-	err := row.Scan(&dropped)
-	return dropped, err
-}
-
-const ensureEventPartitions = `-- name: EnsureEventPartitions :one
-SELECT token_events_ensure_partitions((now() AT TIME ZONE 'UTC')::date, $1::int)::int AS created
-`
-
-func (q *Queries) EnsureEventPartitions(ctx context.Context, daysAhead int32) (int32, error) {
-	row := q.db.QueryRow(ctx, ensureEventPartitions, daysAhead)
-	var created int32
-	err := row.Scan(&created)
-	return created, err
-}
-
 const sweepDeadTokens = `-- name: SweepDeadTokens :one
 WITH dead AS (
     SELECT t.id

@@ -69,9 +69,3 @@ counted AS (
     WHERE slot = sqlc.arg('slot')::smallint
 )
 SELECT count(*)::int AS removed FROM removed;
-
--- name: EnsureEventPartitions :one
-SELECT token_events_ensure_partitions((now() AT TIME ZONE 'UTC')::date, sqlc.arg('days_ahead')::int)::int AS created;
-
--- name: DropEventPartitions :one
-SELECT token_events_drop_partitions(now() - sqlc.arg('retention_ms')::bigint * interval '1 millisecond')::int AS dropped;

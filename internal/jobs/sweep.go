@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -53,19 +54,30 @@ type PartitionArgs struct{}
 // Kind implements river.JobArgs.
 func (PartitionArgs) Kind() string { return "tokenlease_audit_partitions" }
 
-// PartitionWorker keeps a week of daily audit partitions ahead and drops the
-// partitions older than the retention.
+// PartitionWorker keeps a week of daily audit partitions ahead, drops the
+// partitions older than the retention and trims the default partition.
 type PartitionWorker struct {
 	river.WorkerDefaults[PartitionArgs]
 	svc       *tokens.Service
 	retention time.Duration
 }
 
+// upkeepRetry is how long the upkeep waits before it tries again a step that
+// found a lock held elsewhere (an open reader of token_events, say).
+const upkeepRetry = time.Minute
+
 // Work implements river.Worker.
 func (w *PartitionWorker) Work(ctx context.Context, _ *river.Job[PartitionArgs]) error {
-	created, dropped, err := w.svc.MaintainEventPartitions(ctx, 7, w.retention)
-	if created > 0 || dropped > 0 {
-		slog.Info("maintained audit partitions", "created", created, "dropped", dropped)
+	up, err := w.svc.MaintainEventPartitions(ctx, 7, w.retention)
+	if up.Created > 0 || up.Dropped > 0 || up.DefaultDeleted > 0 {
+		slog.Info("maintained audit partitions", "created", up.Created, "dropped", up.Dropped,
+			"default_rows_deleted", up.DefaultDeleted)
+	}
+	if errors.Is(err, tokens.ErrUpkeepBusy) {
+		// A snooze does not count as a failed attempt: the upkeep keeps
+		// trying until the lock holder is gone.
+		slog.Info("audit partition upkeep found a lock held elsewhere; will retry", "in", upkeepRetry)
+		return river.JobSnooze(upkeepRetry)
 	}
 	return err
 }
