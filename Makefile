@@ -4,17 +4,30 @@ BIN       := bin
 PKGS      := ./...
 DATA_DIR  := .data/pg
 
-.PHONY: run test build generate check-generated vet fmt-check bench bench-churn bench-pools db-up db-stop docker clean
+.PHONY: help run test build generate check-generated vet fmt-check bench bench-churn bench-pools db-up db-stop docker clean
 
-## run: start tokend against PostgreSQL at DATABASE_URL (default: local, created if missing)
+## run: build tokend and run it against PostgreSQL at DATABASE_URL (default: local, created if missing)
+# tokend replaces the recipe's shell (exec), so it is make's own child: make
+# passes SIGTERM on to it, and Ctrl-C reaches it directly; it shuts down
+# cleanly and exits 0, so make reports no error.
 run:
 	@if [ -z "$$DATABASE_URL" ]; then deploy/dev-postgres.sh; fi
-	$(GO) run ./cmd/tokend
+	@echo "tokenlease: building tokend (the first build takes a few minutes)..." >&2
+	@CGO_ENABLED=0 $(GO) build -o $(BIN)/tokend ./cmd/tokend
+	@echo "tokenlease: starting $(BIN)/tokend (Ctrl-C stops it)" >&2
+	@exec $(BIN)/tokend
 
-## test: every test, with the race detector, against a real PostgreSQL
+## test: every test, with the race detector, against a real PostgreSQL; drops its template database after
+# The test packages run in parallel processes that share one template
+# database, so it is dropped once, after every package has finished.
 test:
 	@if [ -z "$$TEST_DATABASE_URL" ]; then deploy/dev-postgres.sh --optional; fi
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@status=0; $(GO) test -race -count=1 -timeout 20m $(PKGS) || status=$$?; \
+		$(GO) run ./internal/testdb/droptemplate || true; exit $$status
+
+## help: list the targets
+help:
+	@sed -n 's/^## \([a-z-]*\): /\1\t/p' $(MAKEFILE_LIST) | awk -F '\t' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 ## build: the server binary in bin/
 build:
@@ -38,12 +51,9 @@ fmt-check:
 db-up:
 	@deploy/dev-postgres.sh
 
-## db-stop: stop the private cluster in .data/pg, if one runs
+## db-stop: stop the private cluster in .data/pg, if one runs (and remove its files when they live in /var/tmp)
 db-stop:
-	@if [ -f $(DATA_DIR)/postmaster.pid ]; then \
-		dir=$$(readlink -f $(DATA_DIR)); bin=$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); \
-		if [ "$$(id -u)" = 0 ]; then cd / && runuser -u postgres -- $$bin/pg_ctl -D $$dir stop; \
-		else $$bin/pg_ctl -D $$dir stop; fi; fi
+	@deploy/dev-postgres.sh --stop
 
 docker:
 	docker compose up --build

@@ -59,6 +59,7 @@ WITH ins AS (
     SELECT $1::int, v, $2::boolean,
            now() + $3::bigint * interval '1 millisecond'
     FROM unnest($4::text[]) AS v
+    ORDER BY v
     ON CONFLICT (pool_id, value) DO NOTHING
     RETURNING id, value, version
 ),
@@ -71,7 +72,7 @@ audit AS (
 counted AS (
     UPDATE token_counters
     SET total = total + (SELECT count(*) FROM ins)
-    WHERE pool_id = $1::int AND slot = $7::smallint
+    WHERE pool_id = $1::int AND slot = $7::smallint AND EXISTS (SELECT 1 FROM ins)
 )
 SELECT value FROM ins
 `
@@ -86,8 +87,11 @@ type InsertTokensParams struct {
 	Slot           int16
 }
 
-// Inserts new tokens into one pool; values already present in the pool are
-// skipped and not returned.
+// Inserts new tokens into one pool in value order (two growths never lock
+// index entries in opposite orders) and counts them on the caller's counter
+// slot. Callers pass only values no row of the pool holds, so ON CONFLICT is
+// a backstop: it would wait for a conflicting row's locker, which is why
+// Import reads first.
 func (q *Queries) InsertTokens(ctx context.Context, arg InsertTokensParams) ([]string, error) {
 	rows, err := q.db.Query(ctx, insertTokens,
 		arg.PoolID,
@@ -109,6 +113,47 @@ func (q *Queries) InsertTokens(ctx context.Context, arg InsertTokensParams) ([]s
 			return nil, err
 		}
 		items = append(items, value)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const liveValues = `-- name: LiveValues :many
+SELECT t.value, (t.alive_until > now())::boolean AS alive
+FROM tokens t
+WHERE t.pool_id = $1::int AND t.value = ANY($2::text[])
+`
+
+type LiveValuesParams struct {
+	PoolID int32
+	Tokens []string
+}
+
+type LiveValuesRow struct {
+	Value string
+	Alive bool
+}
+
+// Which of the values are held by a row of the pool, and whether that row is
+// still alive: a plain MVCC read of the pool's value index, which never
+// waits for the row locks of claims, releases or keep-alives. Growth decides
+// from it what to insert, so that its inserts meet no existing row (see
+// Import).
+func (q *Queries) LiveValues(ctx context.Context, arg LiveValuesParams) ([]LiveValuesRow, error) {
+	rows, err := q.db.Query(ctx, liveValues, arg.PoolID, arg.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LiveValuesRow
+	for rows.Next() {
+		var i LiveValuesRow
+		if err := rows.Scan(&i.Value, &i.Alive); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -153,7 +198,7 @@ audit AS (
 UPDATE token_counters
 SET total = total - (SELECT count(*) FROM dead),
     assigned = assigned - (SELECT count(*) FROM dead WHERE lease_id IS NOT NULL)
-WHERE pool_id = $1::int AND slot = $2::smallint
+WHERE pool_id = $1::int AND slot = $2::smallint AND EXISTS (SELECT 1 FROM dead)
 `
 
 type RemoveDeadByValueParams struct {
@@ -163,7 +208,10 @@ type RemoveDeadByValueParams struct {
 	Pod    string
 }
 
-// Makes room to import a value again whose token has died but is not swept yet.
+// Makes room to import a value again whose token has died but is not swept
+// yet. Dead rows are never locked by the hot path (every hot statement
+// filters on alive_until before it locks), and the counter slot is touched
+// only when a row was deleted.
 func (q *Queries) RemoveDeadByValue(ctx context.Context, arg RemoveDeadByValueParams) error {
 	_, err := q.db.Exec(ctx, removeDeadByValue,
 		arg.PoolID,

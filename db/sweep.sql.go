@@ -9,28 +9,6 @@ import (
 	"context"
 )
 
-const dropEventPartitions = `-- name: DropEventPartitions :one
-SELECT token_events_drop_partitions(now() - $1::bigint * interval '1 millisecond')::int AS dropped
-`
-
-func (q *Queries) DropEventPartitions(ctx context.Context, retentionMs int64) (int32, error) {
-	row := q.db.QueryRow(ctx, dropEventPartitions, retentionMs)
-	var dropped int32
-	err := row.Scan(&dropped)
-	return dropped, err
-}
-
-const ensureEventPartitions = `-- name: EnsureEventPartitions :one
-SELECT token_events_ensure_partitions((now() AT TIME ZONE 'UTC')::date, $1::int)::int AS created
-`
-
-func (q *Queries) EnsureEventPartitions(ctx context.Context, daysAhead int32) (int32, error) {
-	row := q.db.QueryRow(ctx, ensureEventPartitions, daysAhead)
-	var created int32
-	err := row.Scan(&created)
-	return created, err
-}
-
 const sweepDeadTokens = `-- name: SweepDeadTokens :one
 WITH dead AS (
     SELECT t.id
@@ -84,10 +62,9 @@ func (q *Queries) SweepDeadTokens(ctx context.Context, arg SweepDeadTokensParams
 
 const sweepLapsedLeases = `-- name: SweepLapsedLeases :one
 WITH lapsed AS (
-    SELECT t.id, t.value, t.lease_id, t.holder
+    SELECT t.id, t.value, t.lease_id, t.holder, t.version, (t.alive_until > now()) AS alive
     FROM tokens t
-    WHERE t.pool_id = $1::int AND t.lease_id IS NOT NULL
-      AND t.lease_expires_at <= now() AND t.alive_until > now()
+    WHERE t.pool_id = $1::int AND t.lease_id IS NOT NULL AND t.lease_expires_at <= now()
     ORDER BY t.lease_expires_at
     LIMIT $2::int
     FOR UPDATE SKIP LOCKED
@@ -97,22 +74,32 @@ freed AS (
     SET lease_id = NULL, lease_ttl = NULL, lease_expires_at = NULL, holder = NULL, lease_actor = NULL,
         sort_key = random(), version = t.version + 1
     FROM lapsed l
-    WHERE t.pool_id = $1::int AND t.id = l.id
+    WHERE t.pool_id = $1::int AND t.id = l.id AND l.alive
     -- The audit row's fields come along here: joining lapsed to freed again
     -- would be a nested loop over two CTE scans, quadratic in the batch.
     RETURNING t.id, l.value, l.lease_id, l.holder, t.version
+),
+removed AS (
+    DELETE FROM tokens t
+    USING lapsed l
+    WHERE t.pool_id = $1::int AND t.id = l.id AND NOT l.alive
+    RETURNING t.id, t.value, t.lease_id, t.holder, t.version
 ),
 audit AS (
     INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
     SELECT $1::int, 'released', f.id, f.value, f.lease_id, f.holder, $3::text, f.version
     FROM freed f
+    UNION ALL
+    SELECT $1::int, 'expired', r.id, r.value, r.lease_id, r.holder, $3::text, r.version + 1
+    FROM removed r
 ),
 counted AS (
     UPDATE token_counters
-    SET assigned = assigned - (SELECT count(*) FROM freed)
+    SET total = total - (SELECT count(*) FROM removed),
+        assigned = assigned - (SELECT count(*) FROM freed) - (SELECT count(*) FROM removed)
     WHERE pool_id = $1::int AND slot = $4::smallint
 )
-SELECT count(*)::int AS freed FROM freed
+SELECT (SELECT count(*) FROM freed)::int AS freed, (SELECT count(*) FROM removed)::int AS expired
 `
 
 type SweepLapsedLeasesParams struct {
@@ -122,19 +109,26 @@ type SweepLapsedLeasesParams struct {
 	Slot      int16
 }
 
-// Frees up to @batch_size lapsed leases of live tokens of one pool, earliest
-// first, by the pool's lease expiry index. Writes a `released` audit row per
-// lease (no actor: nobody released it).
-func (q *Queries) SweepLapsedLeases(ctx context.Context, arg SweepLapsedLeasesParams) (int32, error) {
+type SweepLapsedLeasesRow struct {
+	Freed   int32
+	Expired int32
+}
+
+// Tidies up to @batch_size lapsed leases of one pool, earliest first, by the
+// pool's lease expiry index: a live token is freed (audit `released`, no
+// actor: nobody released it), a dead one met on the way is deleted (audit
+// `expired`), so the batch costs its own rows whatever number of dead rows
+// hold lapsed leases.
+func (q *Queries) SweepLapsedLeases(ctx context.Context, arg SweepLapsedLeasesParams) (SweepLapsedLeasesRow, error) {
 	row := q.db.QueryRow(ctx, sweepLapsedLeases,
 		arg.PoolID,
 		arg.BatchSize,
 		arg.Pod,
 		arg.Slot,
 	)
-	var freed int32
-	err := row.Scan(&freed)
-	return freed, err
+	var i SweepLapsedLeasesRow
+	err := row.Scan(&i.Freed, &i.Expired)
+	return i, err
 }
 
 const sweptPools = `-- name: SweptPools :many

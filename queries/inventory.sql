@@ -8,14 +8,28 @@ FROM pools p
 WHERE p.id = sqlc.arg('pool_id')::int AND p.deleted_at IS NULL
 FOR SHARE;
 
+-- name: LiveValues :many
+-- Which of the values are held by a row of the pool, and whether that row is
+-- still alive: a plain MVCC read of the pool's value index, which never
+-- waits for the row locks of claims, releases or keep-alives. Growth decides
+-- from it what to insert, so that its inserts meet no existing row (see
+-- Import).
+SELECT t.value, (t.alive_until > now())::boolean AS alive
+FROM tokens t
+WHERE t.pool_id = sqlc.arg('pool_id')::int AND t.value = ANY(sqlc.arg('tokens')::text[]);
+
 -- name: InsertTokens :many
--- Inserts new tokens into one pool; values already present in the pool are
--- skipped and not returned.
+-- Inserts new tokens into one pool in value order (two growths never lock
+-- index entries in opposite orders) and counts them on the caller's counter
+-- slot. Callers pass only values no row of the pool holds, so ON CONFLICT is
+-- a backstop: it would wait for a conflicting row's locker, which is why
+-- Import reads first.
 WITH ins AS (
     INSERT INTO tokens (pool_id, value, imported, alive_until)
     SELECT sqlc.arg('pool_id')::int, v, sqlc.arg('imported')::boolean,
            now() + sqlc.arg('keepalive_ttl_ms')::bigint * interval '1 millisecond'
     FROM unnest(sqlc.arg('tokens')::text[]) AS v
+    ORDER BY v
     ON CONFLICT (pool_id, value) DO NOTHING
     RETURNING id, value, version
 ),
@@ -28,12 +42,15 @@ audit AS (
 counted AS (
     UPDATE token_counters
     SET total = total + (SELECT count(*) FROM ins)
-    WHERE pool_id = sqlc.arg('pool_id')::int AND slot = sqlc.arg('slot')::smallint
+    WHERE pool_id = sqlc.arg('pool_id')::int AND slot = sqlc.arg('slot')::smallint AND EXISTS (SELECT 1 FROM ins)
 )
 SELECT value FROM ins;
 
 -- name: RemoveDeadByValue :exec
--- Makes room to import a value again whose token has died but is not swept yet.
+-- Makes room to import a value again whose token has died but is not swept
+-- yet. Dead rows are never locked by the hot path (every hot statement
+-- filters on alive_until before it locks), and the counter slot is touched
+-- only when a row was deleted.
 WITH dead AS (
     DELETE FROM tokens
     WHERE pool_id = sqlc.arg('pool_id')::int AND value = ANY(sqlc.arg('tokens')::text[]) AND alive_until <= now()
@@ -47,7 +64,7 @@ audit AS (
 UPDATE token_counters
 SET total = total - (SELECT count(*) FROM dead),
     assigned = assigned - (SELECT count(*) FROM dead WHERE lease_id IS NOT NULL)
-WHERE pool_id = sqlc.arg('pool_id')::int AND slot = sqlc.arg('slot')::smallint;
+WHERE pool_id = sqlc.arg('pool_id')::int AND slot = sqlc.arg('slot')::smallint AND EXISTS (SELECT 1 FROM dead);
 
 -- name: DeleteToken :one
 -- Deletes a live token of one pool, whatever its lease.

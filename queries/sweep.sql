@@ -1,12 +1,13 @@
 -- name: SweepLapsedLeases :one
--- Frees up to @batch_size lapsed leases of live tokens of one pool, earliest
--- first, by the pool's lease expiry index. Writes a `released` audit row per
--- lease (no actor: nobody released it).
+-- Tidies up to @batch_size lapsed leases of one pool, earliest first, by the
+-- pool's lease expiry index: a live token is freed (audit `released`, no
+-- actor: nobody released it), a dead one met on the way is deleted (audit
+-- `expired`), so the batch costs its own rows whatever number of dead rows
+-- hold lapsed leases.
 WITH lapsed AS (
-    SELECT t.id, t.value, t.lease_id, t.holder
+    SELECT t.id, t.value, t.lease_id, t.holder, t.version, (t.alive_until > now()) AS alive
     FROM tokens t
-    WHERE t.pool_id = sqlc.arg('pool_id')::int AND t.lease_id IS NOT NULL
-      AND t.lease_expires_at <= now() AND t.alive_until > now()
+    WHERE t.pool_id = sqlc.arg('pool_id')::int AND t.lease_id IS NOT NULL AND t.lease_expires_at <= now()
     ORDER BY t.lease_expires_at
     LIMIT sqlc.arg('batch_size')::int
     FOR UPDATE SKIP LOCKED
@@ -16,22 +17,32 @@ freed AS (
     SET lease_id = NULL, lease_ttl = NULL, lease_expires_at = NULL, holder = NULL, lease_actor = NULL,
         sort_key = random(), version = t.version + 1
     FROM lapsed l
-    WHERE t.pool_id = sqlc.arg('pool_id')::int AND t.id = l.id
+    WHERE t.pool_id = sqlc.arg('pool_id')::int AND t.id = l.id AND l.alive
     -- The audit row's fields come along here: joining lapsed to freed again
     -- would be a nested loop over two CTE scans, quadratic in the batch.
     RETURNING t.id, l.value, l.lease_id, l.holder, t.version
+),
+removed AS (
+    DELETE FROM tokens t
+    USING lapsed l
+    WHERE t.pool_id = sqlc.arg('pool_id')::int AND t.id = l.id AND NOT l.alive
+    RETURNING t.id, t.value, t.lease_id, t.holder, t.version
 ),
 audit AS (
     INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
     SELECT sqlc.arg('pool_id')::int, 'released', f.id, f.value, f.lease_id, f.holder, sqlc.arg('pod')::text, f.version
     FROM freed f
+    UNION ALL
+    SELECT sqlc.arg('pool_id')::int, 'expired', r.id, r.value, r.lease_id, r.holder, sqlc.arg('pod')::text, r.version + 1
+    FROM removed r
 ),
 counted AS (
     UPDATE token_counters
-    SET assigned = assigned - (SELECT count(*) FROM freed)
+    SET total = total - (SELECT count(*) FROM removed),
+        assigned = assigned - (SELECT count(*) FROM freed) - (SELECT count(*) FROM removed)
     WHERE pool_id = sqlc.arg('pool_id')::int AND slot = sqlc.arg('slot')::smallint
 )
-SELECT count(*)::int AS freed FROM freed;
+SELECT (SELECT count(*) FROM freed)::int AS freed, (SELECT count(*) FROM removed)::int AS expired;
 
 -- name: SweepDeadTokens :one
 -- Deletes up to @batch_size tokens of one pool whose alive_until has passed,
@@ -68,9 +79,3 @@ SELECT count(*)::int AS removed FROM removed;
 -- The live pools, for the sweeps, which run per pool (a sweep statement
 -- never reads two pools' rows).
 SELECT id FROM pools WHERE deleted_at IS NULL ORDER BY id;
-
--- name: EnsureEventPartitions :one
-SELECT token_events_ensure_partitions((now() AT TIME ZONE 'UTC')::date, sqlc.arg('days_ahead')::int)::int AS created;
-
--- name: DropEventPartitions :one
-SELECT token_events_drop_partitions(now() - sqlc.arg('retention_ms')::bigint * interval '1 millisecond')::int AS dropped;

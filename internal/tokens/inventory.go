@@ -65,14 +65,44 @@ func (s *Service) Import(ctx context.Context, pool string, values []string) (imp
 		}
 		seen[v] = true
 	}
+	// Growth must never wait for a row the hot path holds: a claim or
+	// release holds its token rows until it commits, and may wait meanwhile
+	// for a counter slot. So growth first reads, without locking, which
+	// values a row of the pool holds; live ones are left alone (existing),
+	// dead ones are removed (the hot path never locks a dead row), and only
+	// values no row holds are inserted, so the insert never meets a row
+	// another transaction has locked.
 	err = s.growPool(ctx, ref, func(q *db.Queries) error {
-		if err := q.RemoveDeadByValue(ctx, db.RemoveDeadByValueParams{
-			PoolID: ref.id, Tokens: values, Pod: s.settings.Pod, Slot: randomSlot(),
-		}); err != nil {
+		held, err := q.LiveValues(ctx, db.LiveValuesParams{PoolID: ref.id, Tokens: values})
+		if err != nil {
 			return err
 		}
-		got, err := q.InsertTokens(ctx, s.insertParams(ctx, ref, values, true))
-		imported = got
+		alive := make(map[string]bool, len(held))
+		var dead []string
+		for _, h := range held {
+			if h.Alive {
+				alive[h.Value] = true
+			} else {
+				dead = append(dead, h.Value)
+			}
+		}
+		if len(dead) > 0 {
+			if err := q.RemoveDeadByValue(ctx, db.RemoveDeadByValueParams{
+				PoolID: ref.id, Tokens: dead, Pod: s.settings.Pod, Slot: growthSlot,
+			}); err != nil {
+				return err
+			}
+		}
+		fresh := make([]string, 0, len(values)-len(alive))
+		for _, v := range values {
+			if !alive[v] {
+				fresh = append(fresh, v)
+			}
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		imported, err = q.InsertTokens(ctx, s.insertParams(ctx, ref, fresh, true))
 		return err
 	})
 	if err != nil {
@@ -102,13 +132,14 @@ func (s *Service) insertParams(ctx context.Context, ref poolRef, values []string
 		KeepaliveTtlMs: millis(ref.keepaliveTTL),
 		Tokens:         values,
 		Pod:            s.settings.Pod,
-		Slot:           randomSlot(),
+		Slot:           growthSlot,
 	}
 }
 
 // growPool runs insert in a transaction that holds the pool's size lock
 // (and its row, against deletion) and checks the pool's max_tokens after the
-// insert, so that a refused request changes nothing.
+// insert, so that a refused request changes nothing. Everything it writes
+// counts on growthSlot, never on a hot-path slot: see migration 00003.
 func (s *Service) growPool(ctx context.Context, ref poolRef, insert func(q *db.Queries) error) error {
 	err := pgx.BeginFunc(ctx, s.conns, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)

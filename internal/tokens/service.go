@@ -54,9 +54,13 @@ type Service struct {
 // them so that no single row serialises the claim path.
 const counterSlots = 16
 
-// allSlots is the number of counter rows of each pool: the hot-path slots
-// and the sweeps' own.
-const allSlots = counterSlots + 1
+// growthSlot is the counter row of generate and import alone (migration
+// 00003), for the same reason: growth holds it for its whole transaction.
+const growthSlot int16 = counterSlots + 1
+
+// allSlots is the number of counter rows of each pool: the hot-path slots,
+// the sweeps' and growth's.
+const allSlots = counterSlots + 2
 
 // sweepSlot is the counter row of the sweeps alone (migration 00002): a
 // sweep holds its row locked until it commits, and on a hot-path slot every

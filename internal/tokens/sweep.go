@@ -7,16 +7,19 @@ import (
 	"github.com/tokenlease/tokenlease/db"
 )
 
-// SweepLapsedLeases frees up to batchSize lapsed leases in each pool (audit
-// `released`) and returns how many it freed in the pool where it freed most
-// (a full batch there means more may wait). Claims take lapsed tokens
+// SweepLapsedLeases tidies up to batchSize lapsed leases in each pool,
+// earliest first: it frees those of live tokens (audit `released`) and
+// deletes the dead tokens it meets (audit `expired`). It returns how many
+// rows it tidied in the pool where it tidied most (a full batch there means
+// more may wait). Claims take lapsed tokens
 // without it; the sweep keeps counters honest and emits the events that
 // wake waiters. Each pool is swept by its own statement, by its own index.
 func (s *Service) SweepLapsedLeases(ctx context.Context, batchSize int) (int, error) {
 	return s.sweepPools(ctx, "sweep lapsed leases", func(id int32) (int32, error) {
-		return s.q.SweepLapsedLeases(ctx, db.SweepLapsedLeasesParams{
+		r, err := s.q.SweepLapsedLeases(ctx, db.SweepLapsedLeasesParams{
 			PoolID: id, BatchSize: int32(batchSize), Pod: s.settings.Pod, Slot: sweepSlot,
 		})
+		return r.Freed + r.Expired, err
 	})
 }
 

@@ -123,7 +123,7 @@ func cmdSuite(args []string) error {
 	fs.BoolVar(&c.Scenarios, "scenarios", true, "run the mass expiry and mass death scenarios on the largest pool (not in a quick run)")
 	fs.BoolVar(&c.OnlyScenarios, "only-scenarios", false, "skip the rounds: set up the pools and run the scenarios only")
 	fs.IntVar(&c.ScenarioRepeat, "scenario-repeat", 1, "run each scenario this many times (the table shows every run)")
-	scenarioNames := fs.String("scenario-list", "mass expiry,mass death", "scenarios to run, comma-separated (mass-expiry, mass-death)")
+	scenarioNames := fs.String("scenario-list", "mass expiry,mass death,"+deadMixName, "scenarios to run, comma-separated (mass-expiry, mass-death, dead-mix)")
 	pools, clients := intList{10000, 100000, 1000000}, intList{16, 64}
 	fs.Var(&pools, "pools", "pool sizes (10k,100k,1M)")
 	fs.Var(&clients, "clients", "client counts (16,64)")
@@ -143,8 +143,8 @@ func cmdSuite(args []string) error {
 	c.Pools, c.Clients = pools, clients
 	for _, n := range strings.Split(*scenarioNames, ",") {
 		if n = strings.ReplaceAll(strings.TrimSpace(n), "-", " "); n != "" {
-			if n != "mass expiry" && n != "mass death" {
-				return fmt.Errorf("unknown scenario %q (known: mass expiry, mass death)", n)
+			if n != "mass expiry" && n != "mass death" && n != deadMixName {
+				return fmt.Errorf("unknown scenario %q (known: mass expiry, mass death, dead mix)", n)
 			}
 			c.ScenarioNames = append(c.ScenarioNames, n)
 		}
