@@ -8,5 +8,6 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/tokend ./cmd/token
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/tokend /tokend
-EXPOSE 8080
+# HTTP_ADDR and METRICS_ADDR; the image runs as the distroless nonroot user (65532).
+EXPOSE 8080 9464
 ENTRYPOINT ["/tokend"]

@@ -6,16 +6,18 @@ DATA_DIR  := .data/pg
 
 .PHONY: help run test build generate check-generated vet fmt-check bench bench-churn bench-pools db-up db-stop docker clean
 
-## run: build tokend and run it against PostgreSQL at DATABASE_URL (default: local, created if missing)
+## run: build tokend and run it against PostgreSQL at DATABASE_URL (default: local, created if missing),
+## with the local admin key of .data/admin.key (created on first run)
 # tokend replaces the recipe's shell (exec), so it is make's own child: make
 # passes SIGTERM on to it, and Ctrl-C reaches it directly; it shuts down
 # cleanly and exits 0, so make reports no error.
 run:
 	@if [ -z "$$DATABASE_URL" ]; then deploy/dev-postgres.sh; fi
+	@GO=$(GO) deploy/admin-key.sh
 	@echo "tokenlease: building tokend (the first build takes a few minutes)..." >&2
 	@CGO_ENABLED=0 $(GO) build -o $(BIN)/tokend ./cmd/tokend
 	@echo "tokenlease: starting $(BIN)/tokend (Ctrl-C stops it)" >&2
-	@exec $(BIN)/tokend
+	@BOOTSTRAP_ADMIN_KEY="$$(cat .data/admin.key)" exec $(BIN)/tokend
 
 ## test: every test, with the race detector, against a real PostgreSQL; drops its template database after
 # The test packages run in parallel processes that share one template
@@ -29,9 +31,10 @@ test:
 help:
 	@sed -n 's/^## \([a-z-]*\): /\1\t/p' $(MAKEFILE_LIST) | awk -F '\t' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-## build: the server binary in bin/
+## build: the server and tokenctl binaries in bin/
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/tokend ./cmd/tokend
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/tokenctl ./cmd/tokenctl
 
 ## generate: regenerate db/ from queries/ and migrations/ with sqlc
 generate:

@@ -10,6 +10,20 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type ApiKey struct {
+	ID         int64
+	Name       string
+	KeyHash    []byte
+	Role       string
+	Pools      []string
+	ExpiresAt  *time.Time
+	RateLimit  pgtype.Float8
+	CreatedAt  time.Time
+	RevokedAt  *time.Time
+	LastUsedAt *time.Time
+	Xid        int64
+}
+
 type Pool struct {
 	ID             int32
 	Name           string

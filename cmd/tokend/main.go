@@ -1,5 +1,6 @@
 // Command tokend is the token lease server. With no arguments it migrates the
-// database and serves; `tokend migrate` only migrates.
+// database and serves; `tokend migrate` only migrates; `tokend keys ...`
+// administers API keys offline.
 package main
 
 import (
@@ -40,8 +41,10 @@ func run() error {
 		return serve(ctx, cfg)
 	case args[0] == "migrate":
 		return migrateOnly(ctx, cfg)
+	case args[0] == "keys":
+		return app.Keys(ctx, cfg, args[1:], os.Stdout)
 	default:
-		return fmt.Errorf("unknown command %q: use no argument (serve) or migrate", args[0])
+		return fmt.Errorf("unknown command %q: use no argument (serve), migrate or keys", args[0])
 	}
 }
 

@@ -48,6 +48,7 @@ type App struct {
 	Events  *events.Bus      // the events layer; nil when disabled
 	Waiter  *longpoll.Waiter // assign?wait=; nil without the events layer
 	river   *river.Client[pgx.Tx]
+	auth    authParts
 }
 
 // defaultMaxConns sizes the connection pool when DATABASE_URL does not: PostgreSQL on a
@@ -57,6 +58,10 @@ const defaultMaxConns = 12
 // New creates the database if needed, applies migrations, and builds the pod.
 // Start begins the background work; Close releases everything.
 func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
+	direct, err := pgx.ParseConfig(cfg.DirectDatabaseURL())
+	if err != nil {
+		return nil, fmt.Errorf("LISTEN_DATABASE_URL: %w", err)
+	}
 	conns, err := connectMigrated(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -64,7 +69,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a := &App{Config: cfg, Pool: conns}
 	var notifier tokens.ChangeNotifier
 	if !opts.DisableEvents {
-		a.Events = events.New(conns, events.Config{Logger: slog.Default().With("component", "events")})
+		a.Events = events.New(conns, events.Config{Logger: slog.Default().With("component", "events"), Direct: direct})
 		notifier = a.Events
 	}
 	a.Service = tokens.NewService(conns, Settings(cfg), notifier)
@@ -74,6 +79,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			SweepBatchSize: cfg.SweepBatchSize,
 			AuditRetention: time.Duration(cfg.AuditRetention),
 			Logger:         slog.Default().With("component", "river"),
+			PollOnly:       cfg.Pooled(),
 		})
 		if err != nil {
 			conns.Close()
@@ -81,6 +87,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 	}
 	hopts := httpapi.Options{Ready: a.ready}
+	if hopts.Auth, err = a.newAuth(ctx); err != nil {
+		a.closeAuth()
+		conns.Close()
+		return nil, err
+	}
 	if a.Events != nil {
 		a.Waiter = longpoll.New(a.Events, a.Service, slog.Default().With("component", "longpoll"))
 		hopts.Waiter = a.Waiter
@@ -104,7 +115,7 @@ func Migrate(ctx context.Context, cfg config.Config) error {
 // connectMigrated creates the database if needed, connects, and applies the
 // migrations.
 func connectMigrated(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
-	if err := migrate.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+	if err := waitForDatabase(ctx, cfg); err != nil {
 		return nil, err
 	}
 	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
@@ -118,11 +129,32 @@ func connectMigrated(ctx context.Context, cfg config.Config) (*pgxpool.Pool, err
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	if err := migrate.Up(ctx, conns); err != nil {
+	if err := migrateUp(ctx, cfg, conns); err != nil {
 		conns.Close()
 		return nil, err
 	}
 	return conns, nil
+}
+
+// migrateUp applies the migrations under their session lock: on conns, or,
+// when DATABASE_URL may lead to a transaction pooler (whose statements may
+// each run on another server session, losing the lock), on a direct
+// connection of its own.
+func migrateUp(ctx context.Context, cfg config.Config, conns *pgxpool.Pool) error {
+	if !cfg.Pooled() {
+		return migrate.Up(ctx, conns)
+	}
+	directCfg, err := pgxpool.ParseConfig(cfg.DirectDatabaseURL())
+	if err != nil {
+		return fmt.Errorf("LISTEN_DATABASE_URL: %w", err)
+	}
+	directCfg.MaxConns = 2
+	direct, err := pgxpool.NewWithConfig(ctx, directCfg)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer direct.Close()
+	return migrate.Up(ctx, direct)
 }
 
 // Settings is the domain's share of the configuration.
@@ -151,6 +183,9 @@ func (a *App) ready(ctx context.Context) error {
 
 // Start begins the background work.
 func (a *App) Start(ctx context.Context) error {
+	if err := a.startAuth(ctx); err != nil {
+		return err
+	}
 	if a.Events != nil {
 		if err := a.Events.Start(ctx); err != nil {
 			return err
@@ -173,6 +208,7 @@ func (a *App) Close(ctx context.Context) {
 			slog.Warn("river did not stop cleanly", "error", err)
 		}
 	}
+	a.closeAuth()
 	a.Service.Close()
 	a.Pool.Close()
 }

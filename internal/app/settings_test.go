@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tokenlease/tokenlease/internal/app"
+	"github.com/tokenlease/tokenlease/internal/auth"
 	"github.com/tokenlease/tokenlease/internal/config"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
@@ -26,5 +27,15 @@ func TestSettingsCarryTheConfiguration(t *testing.T) {
 	if s.BatchMax != 7 || s.Batching || s.Pod != cfg.PodName || s.MaxTokens != cfg.MaxTokens ||
 		s.LeaseTTL != time.Duration(cfg.LeaseTTL) || s.MaxLeaseTTL != time.Duration(cfg.MaxLeaseTTL) || s.KeepaliveTTL != time.Duration(cfg.KeepaliveTTL) {
 		t.Fatalf("settings %+v do not carry %+v", s, cfg)
+	}
+}
+
+// config refuses a malformed BOOTSTRAP_ADMIN_KEY by the key's shape, which
+// internal/auth owns: both must agree.
+func TestConfigKnowsTheKeyFormat(t *testing.T) {
+	for _, s := range []string{auth.NewSecret(), auth.NewSecret(), "tl_short", "", "xx_" + auth.NewSecret()[3:], auth.NewSecret() + "A"} {
+		if got, want := config.LooksLikeAPIKey(s), auth.LooksLikeKey(s); got != want {
+			t.Errorf("%q: config says %v, auth says %v", s, got, want)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenlease/tokenlease/internal/apidoc/apidoctest"
 	"github.com/tokenlease/tokenlease/internal/app"
 	"github.com/tokenlease/tokenlease/internal/config"
 	"github.com/tokenlease/tokenlease/internal/testdb"
@@ -26,7 +27,9 @@ import (
 type Pod struct {
 	URL    string
 	App    *app.App
-	Client *http.Client
+	Client *http.Client // sends AdminKey unless the request has credentials of its own (see auth.go)
+	// AdminKey is the bootstrap admin key every test pod starts with.
+	AdminKey string
 }
 
 // Option adjusts a pod's configuration or options before it starts.
@@ -69,6 +72,8 @@ func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
 	cfg.PodName = fmt.Sprintf("test-pod-%d", podSeq.Add(1))
 	cfg.SweepInterval = config.Duration(200 * time.Millisecond)
 	cfg.ShutdownGrace = config.Duration(5 * time.Second)
+	cfg.AuthMode = "keys"
+	cfg.BootstrapAdminKey = AdminKey
 	var o app.Options
 	for _, opt := range opts {
 		opt(&cfg, &o)
@@ -103,11 +108,15 @@ func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
 		a.Close(context.Background())
 	})
 	return &Pod{
-		URL: "http://" + ln.Addr().String(),
-		App: a,
+		URL:      "http://" + ln.Addr().String(),
+		App:      a,
+		AdminKey: cfg.BootstrapAdminKey,
 		Client: &http.Client{
-			Timeout:   90 * time.Second,
-			Transport: &http.Transport{MaxIdleConnsPerHost: 128},
+			Timeout: 90 * time.Second,
+			// Every request carries the admin key unless a test says otherwise,
+			// and every answer is checked against the OpenAPI document.
+			Transport: &defaultCredential{key: cfg.BootstrapAdminKey,
+				next: apidoctest.NewValidatingTransport(t, &http.Transport{MaxIdleConnsPerHost: 128})},
 		},
 	}
 }
@@ -151,18 +160,10 @@ func (r Response) ErrorCode(t testing.TB) string {
 	return e.Error.Code
 }
 
-// Do sends a request with a raw body (nil for none).
+// Do sends a request with a raw body (nil for none) as the pod's admin.
 func (p *Pod) Do(t testing.TB, method, path string, body []byte) Response {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	r, err := p.SendRaw(method, path, rd)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	return r
+	return p.DoAs(t, p.AdminKey, method, path, body)
 }
 
 // Call sends v as a JSON body (nil for none).
@@ -191,12 +192,25 @@ func (p *Pod) Send(method, path string, v any) (Response, error) {
 // SendRaw sends body as it is (nil for none; a reader whose length net/http
 // cannot see goes chunked) and returns errors instead of failing the test.
 func (p *Pod) SendRaw(method, path string, body io.Reader) (Response, error) {
+	return p.send(nil, method, path, body)
+}
+
+// SendRawAs is SendRaw with credential as the bearer token (Anonymous: none).
+func (p *Pod) SendRawAs(credential, method, path string, body io.Reader) (Response, error) {
+	return p.send(&credential, method, path, body)
+}
+
+// send sends a request with credential, or the pod's admin key when nil.
+func (p *Pod) send(credential *string, method, path string, body io.Reader) (Response, error) {
 	req, err := http.NewRequest(method, p.URL+path, body)
 	if err != nil {
 		return Response{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if credential != nil {
+		req = WithCredential(req, *credential)
 	}
 	resp, err := p.Client.Do(req)
 	if err != nil {
@@ -208,4 +222,31 @@ func (p *Pod) SendRaw(method, path string, body io.Reader) (Response, error) {
 		return r, fmt.Errorf("read body: %w", err)
 	}
 	return r, nil
+}
+
+// DoAs is Do with credential as the bearer token (Anonymous: none).
+func (p *Pod) DoAs(t testing.TB, credential, method, path string, body []byte) Response {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	r, err := p.SendRawAs(credential, method, path, rd)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// CallAs is Call with credential as the bearer token (Anonymous: none).
+func (p *Pod) CallAs(t testing.TB, credential, method, path string, v any) Response {
+	t.Helper()
+	if v == nil {
+		return p.DoAs(t, credential, method, path, nil)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("marshal: %v", err)
+	}
+	return p.DoAs(t, credential, method, path, b)
 }

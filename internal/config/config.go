@@ -35,18 +35,30 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 // Config is the whole configuration of tokend.
 type Config struct {
-	DatabaseURL    string   `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/tokens?sslmode=disable"`
-	HTTPAddr       string   `env:"HTTP_ADDR" envDefault:":8080"`
-	LeaseTTL       Duration `env:"LEASE_TTL" envDefault:"60s"`
-	KeepaliveTTL   Duration `env:"KEEPALIVE_TTL" envDefault:"5m"`
-	SweepInterval  Duration `env:"SWEEP_INTERVAL" envDefault:"1s"`
-	MaxTokens      int64    `env:"MAX_TOKENS" envDefault:"10000000"`
-	MaxLeaseTTL    Duration `env:"MAX_LEASE_TTL" envDefault:"1h"`
-	AuditRetention Duration `env:"AUDIT_RETENTION" envDefault:"720h"`
-	SweepBatchSize int      `env:"SWEEP_BATCH_SIZE" envDefault:"5000"`
-	ShutdownGrace  Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
-	LogLevel       string   `env:"LOG_LEVEL" envDefault:"info"`
-	PodName        string   `env:"POD_NAME"`
+	DatabaseURL string `env:"DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/tokens?sslmode=disable"`
+	// ListenDatabaseURL is a direct (session) connection to the same
+	// database, for what a transaction pooler such as PgBouncer in front of
+	// DATABASE_URL cannot carry: the events layer's LISTEN and reader
+	// connections and the migrations' session lock. Empty: DATABASE_URL.
+	ListenDatabaseURL string   `env:"LISTEN_DATABASE_URL"`
+	HTTPAddr          string   `env:"HTTP_ADDR" envDefault:":8080"`
+	LeaseTTL          Duration `env:"LEASE_TTL" envDefault:"60s"`
+	KeepaliveTTL      Duration `env:"KEEPALIVE_TTL" envDefault:"5m"`
+	SweepInterval     Duration `env:"SWEEP_INTERVAL" envDefault:"1s"`
+	MaxTokens         int64    `env:"MAX_TOKENS" envDefault:"10000000"`
+	MaxLeaseTTL       Duration `env:"MAX_LEASE_TTL" envDefault:"1h"`
+	AuditRetention    Duration `env:"AUDIT_RETENTION" envDefault:"720h"`
+	SweepBatchSize    int      `env:"SWEEP_BATCH_SIZE" envDefault:"5000"`
+	ShutdownGrace     Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
+	LogLevel          string   `env:"LOG_LEVEL" envDefault:"info"`
+	PodName           string   `env:"POD_NAME"`
+	// MetricsAddr is where GET /metrics listens; set and empty disables it,
+	// unset means DefaultMetricsAddr (the env parser cannot tell the two
+	// apart, so Load applies the default).
+	MetricsAddr string `env:"METRICS_ADDR"`
+	// DBConnectTimeout is how long start-up retries the first connection to
+	// the database (PostgreSQL may come up after tokend); 0 fails at once.
+	DBConnectTimeout Duration `env:"DB_CONNECT_TIMEOUT" envDefault:"60s"`
 	// Batching coalesces a pod's concurrent assigns, unblocks and
 	// keep-alives into one statement per kind (on|off); off serves every
 	// request with its own.
@@ -56,12 +68,16 @@ type Config struct {
 	// PprofAddr serves Go's profiler on a loopback address for performance
 	// work (e.g. 127.0.0.1:6060); empty, nothing listens.
 	PprofAddr string `env:"PPROF_ADDR"`
+	Auth
 }
 
 // MinLeaseTTL is the shortest lease the service grants (DESIGN.md section 1),
 // the lower bound of LEASE_TTL. The domain checks an assign's ttl against
 // the same bound (tokens.MinLeaseTTL; internal/app tests that they agree).
 const MinLeaseTTL = 100 * time.Millisecond
+
+// DefaultMetricsAddr is METRICS_ADDR when the variable is not set.
+const DefaultMetricsAddr = ":9464"
 
 // Switch is an on/off setting: on, off, true, false, 1, 0.
 type Switch bool
@@ -85,6 +101,9 @@ func Load() (Config, error) {
 	if err := env.Parse(&c); err != nil {
 		return Config{}, explain(err)
 	}
+	if _, set := os.LookupEnv("METRICS_ADDR"); !set {
+		c.MetricsAddr = DefaultMetricsAddr
+	}
 	if c.PodName == "" {
 		c.PodName = defaultPodName()
 	}
@@ -98,6 +117,7 @@ func Defaults() Config {
 		panic(fmt.Sprintf("config: defaults do not parse: %v", err))
 	}
 	c.PodName = defaultPodName()
+	c.MetricsAddr = DefaultMetricsAddr
 	return c
 }
 
@@ -143,11 +163,35 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel))
 	}
+	if c.DBConnectTimeout < 0 {
+		errs = append(errs, fmt.Errorf("DB_CONNECT_TIMEOUT must not be negative, got %s", time.Duration(c.DBConnectTimeout)))
+	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("METRICS_ADDR must be host:port or :port (empty disables metrics), got %q", c.MetricsAddr))
+		} else if c.MetricsAddr == c.HTTPAddr {
+			errs = append(errs, fmt.Errorf("METRICS_ADDR must differ from HTTP_ADDR, both are %q", c.MetricsAddr))
+		}
+	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL must not be empty"))
 	}
+	errs = append(errs, c.Auth.validate()...)
 	return errors.Join(errs...)
 }
+
+// DirectDatabaseURL is LISTEN_DATABASE_URL, or DATABASE_URL when it is not set.
+func (c Config) DirectDatabaseURL() string {
+	if c.ListenDatabaseURL != "" {
+		return c.ListenDatabaseURL
+	}
+	return c.DatabaseURL
+}
+
+// Pooled reports whether DATABASE_URL is set apart from the direct
+// connection: it may then lead to a transaction pooler, through which no
+// session state (LISTEN, session locks) survives a statement.
+func (c Config) Pooled() bool { return c.DirectDatabaseURL() != c.DatabaseURL }
 
 // isLoopback reports whether addr is host:port on a loopback interface: the
 // profiler must never be reachable from outside the machine.

@@ -94,6 +94,10 @@ func TestLoadNamesTheInvalidVariable(t *testing.T) {
 		{map[string]string{"PPROF_ADDR": "0.0.0.0:6060"}, []string{"PPROF_ADDR"}},
 		{map[string]string{"PPROF_ADDR": ":6060"}, []string{"PPROF_ADDR"}},
 		{map[string]string{"PPROF_ADDR": "127.0.0.1"}, []string{"PPROF_ADDR"}},
+		{map[string]string{"METRICS_ADDR": "9464"}, []string{"METRICS_ADDR"}},
+		{map[string]string{"METRICS_ADDR": ":8080"}, []string{"METRICS_ADDR", "HTTP_ADDR"}},
+		{map[string]string{"DB_CONNECT_TIMEOUT": "-1s"}, []string{"DB_CONNECT_TIMEOUT"}},
+		{map[string]string{"DB_CONNECT_TIMEOUT": "a while"}, []string{"DB_CONNECT_TIMEOUT"}},
 		{map[string]string{"LEASE_TTL": "x", "MAX_TOKENS": "y"}, []string{"LEASE_TTL", "MAX_TOKENS"}},
 	} {
 		var parts []string
@@ -118,5 +122,36 @@ func TestLoadNamesTheInvalidVariable(t *testing.T) {
 				t.Errorf("error %q names a Go field instead of the variable", err)
 			}
 		})
+	}
+}
+
+func TestMetricsAddrDefaultsWhenUnsetAndEmptyDisables(t *testing.T) {
+	cleanEnv(t)
+	c, err := config.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsAddr != ":9464" {
+		t.Errorf("METRICS_ADDR unset: %q, want :9464", c.MetricsAddr)
+	}
+	t.Setenv("METRICS_ADDR", "")
+	if c, err = config.Load(); err != nil || c.MetricsAddr != "" {
+		t.Errorf("METRICS_ADDR empty: %q (%v), want metrics disabled", c.MetricsAddr, err)
+	}
+	t.Setenv("METRICS_ADDR", "127.0.0.1:9999")
+	if c, err = config.Load(); err != nil || c.MetricsAddr != "127.0.0.1:9999" {
+		t.Errorf("METRICS_ADDR=127.0.0.1:9999: %q (%v)", c.MetricsAddr, err)
+	}
+}
+
+func TestDBConnectTimeoutZeroFailsAtOnce(t *testing.T) {
+	cleanEnv(t)
+	c, err := config.Load()
+	if err != nil || time.Duration(c.DBConnectTimeout) != time.Minute {
+		t.Fatalf("DB_CONNECT_TIMEOUT unset: %s (%v), want 1m", time.Duration(c.DBConnectTimeout), err)
+	}
+	t.Setenv("DB_CONNECT_TIMEOUT", "0")
+	if c, err = config.Load(); err != nil || c.DBConnectTimeout != 0 {
+		t.Fatalf("DB_CONNECT_TIMEOUT=0: %s (%v), want 0", time.Duration(c.DBConnectTimeout), err)
 	}
 }

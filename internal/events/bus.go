@@ -22,6 +22,10 @@ type Config struct {
 	StreamBuffer int           // events a subscriber may fall behind before it is dropped (4096)
 	IdlePing     time.Duration // ping of an idle LISTEN connection (30s)
 	Logger       *slog.Logger
+	// Direct configures the LISTEN and reader connections, which hold a
+	// session of their own and so must not go through a transaction pooler;
+	// nil: the pool's connection settings.
+	Direct *pgx.ConnConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -74,11 +78,15 @@ func New(conns *pgxpool.Pool, cfg Config) *Bus {
 		log:  NewLog(q),
 		bell: newBell(q, cfg.BellInterval, cfg.Logger),
 	}
-	readerConn := readerConnConfig(conns.Config().ConnConfig)
+	direct := cfg.Direct
+	if direct == nil {
+		direct = conns.Config().ConnConfig
+	}
+	readerConn := readerConnConfig(direct)
 	dial := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, readerConn) }
 	b.reader = newReader(dial, b.hub, cfg.BatchSize, cfg.PollInterval, cfg.ReadGap, cfg.Logger)
 	b.hub.wake = b.reader.Kick
-	b.listener = newListener(conns.Config().ConnConfig, b.reader.Kick, cfg.IdlePing, cfg.Logger)
+	b.listener = newListener(direct, b.reader.Kick, cfg.IdlePing, cfg.Logger)
 	return b
 }
 

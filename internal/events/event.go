@@ -53,6 +53,7 @@ type eventData struct {
 	Kind    string  `json:"kind"`
 	Pool    string  `json:"pool"`
 	Token   string  `json:"token"`
+	TokenFP string  `json:"token_fp"`
 	LeaseID *int64  `json:"lease_id,omitempty"`
 	Holder  *string `json:"holder,omitempty"`
 	Version *int64  `json:"version,omitempty"`
@@ -75,7 +76,7 @@ func NewEvent(e Event) Event {
 	// Marshalling strings, *int64s and *strings cannot fail. JSON escapes
 	// every line break, so the data fits one SSE data line.
 	e.data, _ = json.Marshal(eventData{
-		Kind: e.Kind, Pool: e.Pool, Token: e.Token, LeaseID: e.LeaseID, Holder: e.Holder,
+		Kind: e.Kind, Pool: e.Pool, Token: e.Token, TokenFP: Fingerprint(e.Token), LeaseID: e.LeaseID, Holder: e.Holder,
 		Version: e.Version, Actor: e.Actor, At: e.At.UTC().Format(timeLayout),
 	})
 	return e

@@ -65,6 +65,7 @@ func openStream(t testing.TB, pod *apptest.Pod, path, lastEventID string) *strea
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
+	req.Header.Set("Authorization", "Bearer "+pod.AdminKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()

@@ -116,7 +116,11 @@ func (r *reader) run(ctx context.Context) {
 	}
 	r.hub.Start(cursor)
 
-	retry := newBackoff(50*time.Millisecond, 5*time.Second)
+	// While the database fails, kicks (a waiter arriving, a doorbell) must
+	// not cut the backoff short: each would cost a connection attempt and a
+	// log line.
+	retry := newBackoff(50*time.Millisecond, time.Second)
+	var retryAt time.Time
 	heldDelay := heldBackFirst
 	var heldSince time.Time // when rows were first held back without progress
 	warned := false
@@ -128,8 +132,12 @@ func (r *reader) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
+			if d := time.Until(retryAt); d > 0 {
+				continue // the timer is set for retryAt
+			}
 		case <-timer.C:
 		}
+		retryAt = time.Time{}
 		if since := time.Since(lastSkip); since < idleRefresh && !r.hub.wanted() {
 			timer.Reset(idleRefresh - since)
 			continue
@@ -146,6 +154,7 @@ func (r *reader) run(ctx context.Context) {
 		case err != nil:
 			r.disconnect()
 			next = retry.next()
+			retryAt = time.Now().Add(next)
 			r.logger.Warn("events: reading the change log failed; retrying", "error", err, "retry_in", next)
 		case held:
 			retry.reset()

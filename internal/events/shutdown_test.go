@@ -21,6 +21,7 @@ func startPod(t *testing.T, url string) (*apptest.Pod, context.CancelFunc, <-cha
 	cfg.DatabaseURL = url
 	cfg.PodName = "shutdown-test"
 	cfg.ShutdownGrace = config.Duration(30 * time.Second)
+	cfg.BootstrapAdminKey = apptest.AdminKey
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, app.Options{DisableJobs: true})
 	if err != nil {
@@ -42,7 +43,7 @@ func startPod(t *testing.T, url string) (*apptest.Pod, context.CancelFunc, <-cha
 		a.Close(context.Background())
 	}()
 	t.Cleanup(func() { cancel(); <-stopped })
-	return &apptest.Pod{URL: "http://" + ln.Addr().String(), App: a, Client: &http.Client{}}, cancel, stopped
+	return &apptest.Pod{URL: "http://" + ln.Addr().String(), App: a, Client: apptest.ClientWithKey(apptest.AdminKey), AdminKey: apptest.AdminKey}, cancel, stopped
 }
 
 // At shutdown open streams end and waiting assigns answer 503 at once: the

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -69,6 +71,10 @@ func decodeJSONBytes(b []byte, optional bool, dst any) error {
 	if !utf8.Valid(b) {
 		return badRequest("request body is not valid UTF-8")
 	}
+	// So would an escaped surrogate that is not half of a pair ("\ud800").
+	if at := loneSurrogate(b); at >= 0 {
+		return badRequest("malformed JSON at byte %d: \\u escape of a lone UTF-16 surrogate", at)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -81,6 +87,48 @@ func decodeJSONBytes(b []byte, optional bool, dst any) error {
 		return badRequest("request body must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// loneSurrogate returns the offset of the first \uXXXX escape in b that
+// names a UTF-16 surrogate without its other half (a high surrogate not
+// followed by an escaped low one, or a low one alone), or -1. Backslashes
+// occur only inside JSON strings, so no tracking of strings is needed; what
+// is not JSON at all is left to the decoder.
+func loneSurrogate(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		r, ok := escapedRune(b[i:])
+		if !ok {
+			i++ // \\, \", \n ...: skip the escaped byte
+			continue
+		}
+		switch {
+		case utf16.IsSurrogate(r) && r < 0xdc00: // high: a low one must follow
+			if low, ok := escapedRune(b[i+6:]); !ok || low < 0xdc00 || low > 0xdfff {
+				return i
+			}
+			i += 11
+		case utf16.IsSurrogate(r): // low without a high one before it
+			return i
+		default:
+			i += 5
+		}
+	}
+	return -1
+}
+
+// escapedRune decodes a \uXXXX escape at the start of b.
+func escapedRune(b []byte) (rune, bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b[2:6]), 16, 16)
+	if err != nil {
+		return 0, false
+	}
+	return rune(v), true
 }
 
 func describeJSONError(err error) string {

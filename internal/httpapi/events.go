@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tokenlease/tokenlease/internal/auth"
 	"github.com/tokenlease/tokenlease/internal/events"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
@@ -142,7 +143,12 @@ func (s *streamer) serve(c *gin.Context) {
 		resume = true
 	}
 	ctx := c.Request.Context()
+	access := streamAccessOf(ctx)
+	if resume && access.ResumeWindow > 0 && !s.shallow(c, last, access.ResumeWindow) {
+		return
+	}
 	w := newSSEWriter(c, s.opts.WriteTimeout)
+	w.redact = access.Redact
 	defer w.close()
 
 	if resume {
@@ -225,6 +231,30 @@ func (s *streamer) serve(c *gin.Context) {
 	}
 }
 
+// shallow reports whether a resume from last misses only events younger
+// than window; otherwise it answers 403. The oldest missed event decides.
+func (s *streamer) shallow(c *gin.Context, last events.Position, window time.Duration) bool {
+	ctx := c.Request.Context()
+	cur, err := s.src.Cursor(ctx)
+	if err != nil {
+		writeError(c, err)
+		return false
+	}
+	if !last.Before(cur) {
+		return true
+	}
+	evs, err := s.src.ReadUpTo(ctx, last, cur, 1)
+	if err != nil {
+		writeError(c, fmt.Errorf("%w: the change log cannot be read now", tokens.ErrUnavailable))
+		return false
+	}
+	if len(evs) > 0 && time.Since(evs[0].At) > window {
+		writeError(c, fmt.Errorf("%w: this role may resume at most %s back; reconnect without Last-Event-ID", auth.ErrForbidden, window))
+		return false
+	}
+	return true
+}
+
 // copyLog sends the selected rows after *last and not past until, read from
 // the log in batches, moving *last; it returns how many rows it read.
 func (s *streamer) copyLog(ctx context.Context, w *sseWriter, filter events.Filter, last *events.Position, until events.Position) (int, error) {
@@ -272,6 +302,7 @@ type sseWriter struct {
 	timeout time.Duration
 	buf     []byte
 	opened  bool
+	redact  bool // token_fp instead of token values
 }
 
 func newSSEWriter(c *gin.Context, timeout time.Duration) *sseWriter {
@@ -299,7 +330,11 @@ func (w *sseWriter) event(ev events.Event) {
 	w.buf = append(w.buf, "\nevent: "...)
 	w.buf = append(w.buf, ev.Kind...)
 	w.buf = append(w.buf, "\ndata: "...)
-	w.buf = append(w.buf, ev.Data()...)
+	if w.redact {
+		w.buf = append(w.buf, ev.RedactedData()...)
+	} else {
+		w.buf = append(w.buf, ev.Data()...)
+	}
 	w.buf = append(w.buf, "\n\n"...)
 }
 

@@ -69,6 +69,7 @@ func startPodsAtOnce(t *testing.T, databaseURL string, n int) []*apptest.Pod {
 		cfg.PodName = fmt.Sprintf("%s-pod-%d", t.Name(), i)
 		cfg.SweepInterval = config.Duration(200 * time.Millisecond)
 		cfg.ShutdownGrace = config.Duration(5 * time.Second)
+		cfg.BootstrapAdminKey = apptest.AdminKey
 		wg.Go(func() {
 			<-start
 			apps[i], errs[i] = app.New(ctx, cfg, app.Options{})
@@ -105,7 +106,9 @@ func startPodsAtOnce(t *testing.T, databaseURL string, n int) []*apptest.Pod {
 				t.Errorf("pod %d: serve: %v", i, err)
 			}
 		})
-		pods[i] = &apptest.Pod{URL: "http://" + ln.Addr().String(), App: a, Client: &http.Client{Timeout: 30 * time.Second}}
+		client := apptest.ClientWithKey(apptest.AdminKey)
+		client.Timeout = 30 * time.Second
+		pods[i] = &apptest.Pod{URL: "http://" + ln.Addr().String(), App: a, Client: client, AdminKey: apptest.AdminKey}
 	}
 	return pods
 }

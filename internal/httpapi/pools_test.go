@@ -64,7 +64,7 @@ func TestPutPool(t *testing.T) {
 			t.Fatalf("updated pool = %+v, want %+v", p, want)
 		}
 		// A PUT replaces: what it leaves out falls back to the environment.
-		p = putPool(t, pod, "keys", map[string]any{"max_tokens": nil}, http.StatusOK)
+		p = putPool(t, pod, "keys", map[string]any{}, http.StatusOK)
 		if p.LeaseTTL != "30s" || p.MaxTokens != 1000 {
 			t.Fatalf("settings left out did not fall back: %+v", p)
 		}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tokenlease/tokenlease/internal/apidoc"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -29,18 +32,21 @@ type Options struct {
 	Events EventSource
 	// Stream tunes the event stream.
 	Stream StreamOptions
+	// Auth says who may call what; its zero value is AUTH=off.
+	Auth Auth
 }
 
 type handlers struct {
-	svc  *tokens.Service
-	opts Options
+	svc   *tokens.Service
+	opts  Options
+	words routeWords // the fixed routes under /tokens/
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
 
 // NewHandler returns the HTTP handler of the API.
 func NewHandler(svc *tokens.Service, opts Options) http.Handler {
-	h := &handlers{svc: svc, opts: opts}
+	h := &handlers{svc: svc, opts: opts, words: routeWords{}}
 	r := gin.New()
 	// Imported values may hold "/", "?" or spaces: route on the raw path so
 	// that a percent-encoded value stays one path segment, then unescape it.
@@ -50,39 +56,93 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	r.Use(recovery, requestLog)
+	r.Use(recovery, requestLog, h.authenticate)
 	r.NoRoute(func(c *gin.Context) { writeError(c, errRouteNotFound) })
-	r.NoMethod(func(c *gin.Context) { writeError(c, errMethodNotAllowed) })
+	r.NoMethod(h.methodNotAllowed)
 
 	r.GET("/healthz", func(c *gin.Context) { writeJSON(c, http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.ready)
+	apidoc.Register(r) // /openapi.json, /docs
 
 	registerPools(r, h)
-	// The routes of section 2, for pool default and under every pool.
-	h.registerTokens(r.Group("/tokens"))
-	h.registerTokens(r.Group("/pools/:pool/tokens"))
+	words := h.words
+	words.add("POST", "generate", h.generate)
+	words.add("POST", "import", h.importTokens)
+	words.add("POST", "assign", h.assign)
+	words.add("GET", "assign", h.assign)
+	words.add("POST", "unblock", h.unblock)
+	words.add("DELETE", "delete", h.deleteByBody)
+	words.add("POST", "keep-alive", h.keepAlive)
+	words.add("PUT", "keep-alive", h.keepAlive)
+	words.add("GET", "stats", h.stats)
 	if opts.Events != nil {
+		words.add("GET", "events", h.stream(h.routePool))
 		r.GET("/events", h.stream(h.queryPools))
 	}
+	// The routes of section 2, for pool default and under every pool.
+	for _, t := range []*gin.RouterGroup{r.Group("/tokens"), r.Group("/pools/:pool/tokens")} {
+		words.register(t)
+		// GET and DELETE of a route word reach these routes too: they
+		// answer 405 (no token has a route word as its value).
+		t.GET("/:token", h.get)
+		t.DELETE("/:token", h.deleteByPath)
+	}
+	registerSeedRoutes(r, h)
+	h.adminKeyRoutes(r)
 	return r
 }
 
-// registerTokens adds the token routes of one pool (the path's, or default).
-func (h *handlers) registerTokens(t *gin.RouterGroup) {
-	t.POST("/generate", h.generate)
-	t.POST("/import", h.importTokens)
-	t.POST("/assign", h.assign)
-	t.GET("/assign", h.assign)
-	t.POST("/unblock", h.unblock)
-	t.DELETE("/delete", h.deleteByBody)
-	t.POST("/keep-alive", h.keepAlive)
-	t.PUT("/keep-alive", h.keepAlive)
-	t.GET("/stats", h.stats)
-	if h.opts.Events != nil {
-		t.GET("/events", h.stream(h.routePool))
+// routeWords are the fixed routes under /tokens/, by word and method.
+type routeWords map[string]map[string]gin.HandlerFunc
+
+func (w routeWords) add(method, word string, h gin.HandlerFunc) {
+	if w[word] == nil {
+		w[word] = map[string]gin.HandlerFunc{}
 	}
-	t.GET("/:token", h.get)
-	t.DELETE("/:token", h.deleteByPath)
+	w[word][method] = h
+}
+
+// register adds every route word to g under its methods.
+func (w routeWords) register(g *gin.RouterGroup) {
+	for word, methods := range w {
+		for m, h := range methods {
+			g.Handle(m, "/"+word, h)
+		}
+	}
+}
+
+// allow lists the methods of a route word; ok is false for any other word.
+func (w routeWords) allow(word string) (allow string, ok bool) {
+	methods, ok := w[word]
+	if !ok {
+		return "", false
+	}
+	allowed := make([]string, 0, len(methods))
+	for m := range methods {
+		allowed = append(allowed, m)
+	}
+	slices.Sort(allowed)
+	return strings.Join(allowed, ", "), true
+}
+
+// methodNotAllowed answers 405; under a route word, Allow lists the word's
+// own methods (gin's would add those of /tokens/{token}).
+func (h *handlers) methodNotAllowed(c *gin.Context) {
+	if !h.routeWordMethod(c) {
+		writeError(c, errMethodNotAllowed)
+	}
+}
+
+// routeWordMethod answers 405 when /tokens/{token} names a route word, and
+// reports whether it did.
+func (h *handlers) routeWordMethod(c *gin.Context) bool {
+	allow, ok := h.words.allow(strings.TrimPrefix(c.Request.URL.Path, "/tokens/"))
+	if !ok {
+		return false
+	}
+	c.Header("Allow", allow)
+	writeError(c, errMethodNotAllowed)
+	return true
 }
 
 // poolOf is the pool a token route addresses: the path's, or "" (default)

@@ -100,6 +100,9 @@ type unblockResponse struct {
 func (h *handlers) unblock(c *gin.Context) {
 	ref, err := decodeUnblockRef(c) // hotpath.go: decodeRef's results, cheaper
 	if err == nil {
+		err = checkLeaseRule(c, ref.LeaseID != nil)
+	}
+	if err == nil {
 		err = h.svc.Unblock(c.Request.Context(), poolOf(c), *ref.Token, ref.LeaseID)
 	}
 	if err != nil {
@@ -141,6 +144,9 @@ func (h *handlers) keepAlive(c *gin.Context) {
 	ref, err := decodeRef(c, true)
 	var st tokens.TokenState
 	if err == nil {
+		err = checkLeaseRule(c, ref.LeaseID != nil)
+	}
+	if err == nil {
 		st, err = h.svc.KeepAlive(c.Request.Context(), poolOf(c), *ref.Token, ref.LeaseID)
 	}
 	if err != nil {
@@ -165,6 +171,9 @@ func (h *handlers) deleteByBody(c *gin.Context) {
 }
 
 func (h *handlers) deleteByPath(c *gin.Context) {
+	if h.routeWordMethod(c) {
+		return
+	}
 	token, ok := pathToken(c)
 	if !ok {
 		h.notFound(c)
@@ -210,6 +219,9 @@ func (h *handlers) deleteToken(c *gin.Context, token string) {
 }
 
 func (h *handlers) get(c *gin.Context) {
+	if h.routeWordMethod(c) {
+		return
+	}
 	token, ok := pathToken(c)
 	if !ok {
 		h.notFound(c)
@@ -220,7 +232,7 @@ func (h *handlers) get(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	writeJSON(c, http.StatusOK, viewOf(st))
+	writeJSON(c, http.StatusOK, lookupViewOf(c, st))
 }
 
 type statsResponse struct {

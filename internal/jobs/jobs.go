@@ -25,6 +25,10 @@ type Options struct {
 	SweepBatchSize int
 	AuditRetention time.Duration
 	Logger         *slog.Logger
+	// PollOnly keeps River from LISTENing on pool, for a pool behind a
+	// transaction pooler (PgBouncer), where a LISTEN is lost after its
+	// statement: River then polls for jobs and leadership instead.
+	PollOnly bool
 }
 
 // NewClient returns a River client that runs the sweeps and the partition
@@ -53,6 +57,7 @@ func NewClient(conns *pgxpool.Pool, svc *tokens.Service, opts Options) (*river.C
 		CompletedJobRetentionPeriod: 10 * time.Minute,
 		Logger:                      logger,
 		MaxAttempts:                 3,
+		PollOnly:                    opts.PollOnly,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)

@@ -159,7 +159,7 @@ func (s *Service) claimBatchOnce(calls []*batchCall[claimReq, Lease]) (unserved 
 		Probe: rand.Float64(), Pod: s.settings.Pod, Slot: randomSlot(),
 	})
 	if err != nil {
-		err = fmt.Errorf("tokens: assign: %w", err)
+		err = storageError("assign", err)
 		for _, c := range calls {
 			c.err = err
 		}
@@ -253,7 +253,7 @@ func runRefBatch[Res, Row any](s *Service, calls []*batchCall[leaseRef, Res], wh
 	// Every call of a batch is of one pool: the batchers are per pool.
 	rows, err := many(ctx, live[0].req.ref, leaseArrays(live))
 	if err != nil {
-		err = fmt.Errorf("tokens: %s: %w", what, err)
+		err = storageError(what, err)
 		for _, c := range live {
 			c.err = err
 		}

@@ -113,7 +113,7 @@ func (s *Service) claimOne(ctx context.Context, req claimReq) (Lease, error) {
 		return Lease{}, ErrNoFreeToken
 	}
 	if err != nil {
-		return Lease{}, fmt.Errorf("tokens: assign: %w", err)
+		return Lease{}, storageError("assign", err)
 	}
 	s.changed()
 	l := Lease{Token: row.Value, LeaseID: row.LeaseID, LeaseExpiresAt: row.LeaseExpiresAt, AliveUntil: row.AliveUntil}

@@ -2,7 +2,6 @@ package tokens
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -89,5 +88,5 @@ func notFoundIfNoRows(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
 	}
-	return fmt.Errorf("tokens: %w", err)
+	return storageError("", err)
 }

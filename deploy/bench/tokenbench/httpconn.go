@@ -80,6 +80,8 @@ func (h *httpConn) do(method, path string, body []byte) (int, []byte, error) {
 	b = append(b, path...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, h.host...)
+	b = append(b, "\r\nAuthorization: "...)
+	b = append(b, benchAuthorization...)
 	if len(body) > 0 {
 		b = append(b, "\r\nContent-Type: application/json"...)
 	}

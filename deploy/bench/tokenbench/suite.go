@@ -456,7 +456,13 @@ func (s *suite) load(dbURL, podURL string, pool int) error {
 		client := &http.Client{Timeout: time.Minute}
 		for left := pool; left > 0; {
 			n := min(left, 10000)
-			resp, err := client.Post(podURL+"/tokens/generate", "application/json", strings.NewReader(fmt.Sprintf(`{"count":%d}`, n)))
+			req, err := http.NewRequest(http.MethodPost, podURL+"/tokens/generate", strings.NewReader(fmt.Sprintf(`{"count":%d}`, n)))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", benchAuthorization)
+			resp, err := client.Do(req)
 			if err != nil {
 				return err
 			}
@@ -719,7 +725,7 @@ func startProcess(name string, argv []string, env []string, logDir string) (*pro
 		return nil, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), "BOOTSTRAP_ADMIN_KEY="+benchKey), env...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
