@@ -54,7 +54,7 @@ func (s *Service) MaintainEventPartitions(ctx context.Context, daysAhead int, re
 	var up EventUpkeep
 	var today, now time.Time
 	if err := s.conns.QueryRow(ctx, "SELECT (now() AT TIME ZONE 'UTC')::date::timestamp, now()").Scan(&today, &now); err != nil {
-		return up, fmt.Errorf("tokens: audit upkeep: %w", err)
+		return up, storageError("audit upkeep", err)
 	}
 	parts, orphans, err := s.eventPartitions(ctx)
 	if err != nil {
@@ -139,7 +139,7 @@ FROM pg_class c
 WHERE c.relnamespace = (SELECT p.relnamespace FROM pg_class p WHERE p.oid = 'token_events'::regclass)
   AND c.relname ~ '^token_events_' AND c.relkind = 'r'`)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tokens: audit upkeep: list partitions: %w", err)
+		return nil, nil, storageError("audit upkeep: list partitions", err)
 	}
 	defer rows.Close()
 	attached = map[string]bool{}

@@ -139,7 +139,7 @@ func (s *Service) PutPool(ctx context.Context, name string, ps PoolSettings) (in
 		MaxLeaseTtlMs: msPtr(ps.MaxLeaseTTL), MaxTokens: ps.MaxTokens, Slots: allSlots,
 	})
 	if err != nil {
-		return PoolInfo{}, false, fmt.Errorf("tokens: put pool: %w", err)
+		return PoolInfo{}, false, storageError("put pool", err)
 	}
 	ref := s.refOf(row.ID, row.Name, row.LeaseTtlMs, row.KeepaliveTtlMs, row.MaxLeaseTtlMs, row.MaxTokens)
 	s.pools.put(ref)
@@ -167,7 +167,7 @@ func (s *Service) Pool(ctx context.Context, name string) (PoolInfo, error) {
 func (s *Service) Pools(ctx context.Context) ([]PoolInfo, error) {
 	rows, err := s.q.ListPools(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("tokens: list pools: %w", err)
+		return nil, storageError("list pools", err)
 	}
 	out := make([]PoolInfo, len(rows))
 	for i, r := range rows {
@@ -221,7 +221,7 @@ func (s *Service) CheckPool(ctx context.Context, name string) error {
 func (s *Service) poolStats(ctx context.Context, ref poolRef) (Stats, error) {
 	row, err := s.q.PoolCounts(ctx, ref.id)
 	if err != nil {
-		return Stats{}, fmt.Errorf("tokens: stats: %w", err)
+		return Stats{}, storageError("stats", err)
 	}
 	return Stats{Free: row.Total - row.Assigned, Assigned: row.Assigned, Total: row.Total}, nil
 }
@@ -252,7 +252,7 @@ func (s *Service) resolveFresh(ctx context.Context, name string) (poolRef, error
 		return poolRef{}, fmt.Errorf("%w: %q", ErrPoolNotFound, name)
 	}
 	if err != nil {
-		return poolRef{}, fmt.Errorf("tokens: read pool: %w", err)
+		return poolRef{}, storageError("read pool", err)
 	}
 	ref := s.refOf(row.ID, row.Name, row.LeaseTtlMs, row.KeepaliveTtlMs, row.MaxLeaseTtlMs, row.MaxTokens)
 	s.pools.put(ref)

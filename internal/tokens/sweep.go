@@ -2,7 +2,6 @@ package tokens
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/tokenlease/tokenlease/db"
 )
@@ -37,13 +36,13 @@ func (s *Service) SweepDeadTokens(ctx context.Context, batchSize int) (int, erro
 func (s *Service) sweepPools(ctx context.Context, what string, sweep func(poolID int32) (int32, error)) (int, error) {
 	ids, err := s.q.SweptPools(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("tokens: %s: %w", what, err)
+		return 0, storageError(what, err)
 	}
 	most, changed := 0, false
 	for _, id := range ids {
 		n, err := sweep(id)
 		if err != nil {
-			return most, fmt.Errorf("tokens: %s: %w", what, err)
+			return most, storageError(what, err)
 		}
 		most, changed = max(most, int(n)), changed || n > 0
 	}
