@@ -4,19 +4,32 @@ BIN       := bin
 PKGS      := ./...
 DATA_DIR  := .data/pg
 
-.PHONY: run test build generate check-generated vet fmt-check bench bench-churn db-up db-stop docker clean
+.PHONY: help run test build generate check-generated vet fmt-check bench bench-churn bench-pools db-up db-stop docker clean
 
-## run: start tokend against PostgreSQL at DATABASE_URL (default: local, created if missing),
+## run: build tokend and run it against PostgreSQL at DATABASE_URL (default: local, created if missing),
 ## with the local admin key of .data/admin.key (created on first run)
+# tokend replaces the recipe's shell (exec), so it is make's own child: make
+# passes SIGTERM on to it, and Ctrl-C reaches it directly; it shuts down
+# cleanly and exits 0, so make reports no error.
 run:
 	@if [ -z "$$DATABASE_URL" ]; then deploy/dev-postgres.sh; fi
 	@GO=$(GO) deploy/admin-key.sh
-	BOOTSTRAP_ADMIN_KEY="$$(cat .data/admin.key)" $(GO) run ./cmd/tokend
+	@echo "tokenlease: building tokend (the first build takes a few minutes)..." >&2
+	@CGO_ENABLED=0 $(GO) build -o $(BIN)/tokend ./cmd/tokend
+	@echo "tokenlease: starting $(BIN)/tokend (Ctrl-C stops it)" >&2
+	@BOOTSTRAP_ADMIN_KEY="$$(cat .data/admin.key)" exec $(BIN)/tokend
 
-## test: every test, with the race detector, against a real PostgreSQL
+## test: every test, with the race detector, against a real PostgreSQL; drops its template database after
+# The test packages run in parallel processes that share one template
+# database, so it is dropped once, after every package has finished.
 test:
 	@if [ -z "$$TEST_DATABASE_URL" ]; then deploy/dev-postgres.sh --optional; fi
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@status=0; $(GO) test -race -count=1 -timeout 20m $(PKGS) || status=$$?; \
+		$(GO) run ./internal/testdb/droptemplate || true; exit $$status
+
+## help: list the targets
+help:
+	@sed -n 's/^## \([a-z-]*\): /\1\t/p' $(MAKEFILE_LIST) | awk -F '\t' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 ## build: the server and tokenctl binaries in bin/
 build:
@@ -41,12 +54,9 @@ fmt-check:
 db-up:
 	@deploy/dev-postgres.sh
 
-## db-stop: stop the private cluster in .data/pg, if one runs
+## db-stop: stop the private cluster in .data/pg, if one runs (and remove its files when they live in /var/tmp)
 db-stop:
-	@if [ -f $(DATA_DIR)/postmaster.pid ]; then \
-		dir=$$(readlink -f $(DATA_DIR)); bin=$$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); \
-		if [ "$$(id -u)" = 0 ]; then cd / && runuser -u postgres -- $$bin/pg_ctl -D $$dir stop; \
-		else $$bin/pg_ctl -D $$dir stop; fi; fi
+	@deploy/dev-postgres.sh --stop
 
 docker:
 	docker compose up --build
@@ -58,6 +68,10 @@ bench:
 ## bench-churn: 5 minutes of churn on a 100k pool, then a 90 s A/B of the tokens table's settings (about 9 minutes)
 bench-churn:
 	BENCH_SCENARIO=churn deploy/bench/run.sh
+
+## bench-pools: 16 clients over 8 pools vs one pool, and a 1k pool beside a 1M pool (about 3 minutes)
+bench-pools:
+	BENCH_SCENARIO=pools deploy/bench/run.sh
 
 clean:
 	rm -rf $(BIN)

@@ -12,27 +12,39 @@ import (
 
 const claimBatch = `-- name: ClaimBatch :many
 WITH req AS (
-    SELECT r.ord, r.ttl_ms, NULLIF(h.holder, '') AS holder
+    SELECT r.ord, r.ttl_ms, NULLIF(h.holder, '') AS holder, NULLIF(a.actor, '') AS actor
     FROM unnest($1::bigint[]) WITH ORDINALITY AS r(ttl_ms, ord)
     JOIN unnest($2::text[]) WITH ORDINALITY AS h(holder, ord) ON h.ord = r.ord
+    JOIN unnest($3::text[]) WITH ORDINALITY AS a(actor, ord) ON a.ord = r.ord
 ),
 hi AS MATERIALIZED (
     SELECT f.id FROM tokens f
-    WHERE f.lease_id IS NULL AND f.sort_key >= $3::float8 AND f.alive_until > now()
+    WHERE f.pool_id = $4::int AND f.lease_id IS NULL
+      AND f.sort_key >= $5::float8 AND f.alive_until > now()
     ORDER BY f.sort_key
     LIMIT cardinality($1::bigint[])
     FOR UPDATE SKIP LOCKED
 ),
 lo AS MATERIALIZED (
     SELECT f.id FROM tokens f
-    WHERE f.lease_id IS NULL AND f.sort_key < $3::float8 AND f.alive_until > now()
+    WHERE f.pool_id = $4::int AND f.lease_id IS NULL
+      AND f.sort_key < $5::float8 AND f.alive_until > now()
     ORDER BY f.sort_key
     LIMIT cardinality($1::bigint[]) - (SELECT count(*) FROM hi)
     FOR UPDATE SKIP LOCKED
 ),
 lapsed AS MATERIALIZED (
+    -- Only among the pool's 256 earliest lapsed leases: leases of dead,
+    -- unswept rows lapse first, and the probe must not read on past all of
+    -- them (the sweeps remove dead rows first). Dead rows in the window are
+    -- skipped on the index entry (tokens_lapse_live).
     SELECT l.id, l.lease_id, l.holder FROM tokens l
-    WHERE l.lease_id IS NOT NULL AND l.lease_expires_at <= now() AND l.alive_until > now()
+    WHERE l.pool_id = $4::int AND l.lease_id IS NOT NULL AND l.alive_until > now()
+      AND l.lease_expires_at <= LEAST(now(), COALESCE(
+              (SELECT w.lease_expires_at FROM tokens w
+                WHERE w.pool_id = $4::int AND w.lease_id IS NOT NULL
+                  AND w.lease_expires_at <= now()
+                ORDER BY w.lease_expires_at OFFSET 255 LIMIT 1), now()))
     ORDER BY l.lease_expires_at
     LIMIT cardinality($1::bigint[]) - (SELECT count(*) FROM hi) - (SELECT count(*) FROM lo)
     FOR UPDATE SKIP LOCKED
@@ -47,24 +59,30 @@ claimed AS (
     UPDATE tokens t
     SET lease_id = nextval('lease_id_seq'),
         lease_ttl = req.ttl_ms * interval '1 millisecond',
-        lease_expires_at = now() + req.ttl_ms * interval '1 millisecond',
-        holder = req.holder
+        lease_expires_at = clock_timestamp() + req.ttl_ms * interval '1 millisecond',
+        holder = req.holder,
+        lease_actor = req.actor,
+        version = t.version + CASE WHEN pick.prev_lease_id IS NULL THEN 1 ELSE 2 END
     FROM pick JOIN req ON req.ord = pick.ord
-    WHERE t.id = pick.id
+    WHERE t.pool_id = $4::int AND t.id = pick.id
     RETURNING pick.ord, t.id, t.value, t.lease_id, t.lease_expires_at, t.alive_until, t.holder,
-              pick.prev_lease_id, pick.prev_holder
+              t.version, req.actor, pick.prev_lease_id, pick.prev_holder
 ),
 audit AS (
-    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'released', c.id, c.value, c.prev_lease_id, c.prev_holder, $4::text
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
+    SELECT $4::int, 'released', c.id, c.value, c.prev_lease_id, c.prev_holder,
+           $6::text, c.version - 1, NULL
       FROM claimed c WHERE c.prev_lease_id IS NOT NULL
     UNION ALL
-    SELECT 'assigned', c.id, c.value, c.lease_id, c.holder, $4::text FROM claimed c
+    SELECT $4::int, 'assigned', c.id, c.value, c.lease_id, c.holder,
+           $6::text, c.version, c.actor
+      FROM claimed c
 ),
 counted AS (
     UPDATE token_counters
     SET assigned = assigned + (SELECT count(*) FROM claimed WHERE prev_lease_id IS NULL)
-    WHERE slot = $5::smallint AND EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL)
+    WHERE pool_id = $4::int AND slot = $7::smallint
+      AND EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL)
 )
 SELECT c.ord::bigint AS ord, c.value, c.lease_id::bigint AS lease_id,
        c.lease_expires_at::timestamptz AS lease_expires_at, c.alive_until, c.holder
@@ -74,6 +92,8 @@ FROM claimed c
 type ClaimBatchParams struct {
 	TtlMs   []int64
 	Holders []string
+	Actors  []string
+	PoolID  int32
 	Probe   float64
 	Pod     string
 	Slot    int16
@@ -88,21 +108,27 @@ type ClaimBatchRow struct {
 	Holder         *string
 }
 
-// Assigns up to cardinality(ttl_ms) random free, live tokens in one statement,
-// one per request of a batch (the per-pod batcher coalesces concurrent
-// assigns). Request i asks for a lease of ttl_ms[i] held by holders[i] (”
-// for none); a returned row carries the request's ordinal, and a request
-// without a row found no token. The probe starts at one random point of the
-// free index and takes consecutive keys, wrapping around; each token is still
-// a uniformly random free token, since sort keys are random and redrawn on
-// every release. Only when no free token is left does it take the oldest
-// lapsed leases. Every branch locks with SKIP LOCKED, so concurrent batches
-// (other pods) never wait for or share a row. Audit rows and the counter
-// slot commit with the claim, as in ClaimRandomFree.
+// Assigns up to cardinality(ttl_ms) random free, live tokens of one pool in
+// one statement, one per request of a batch (the per-pod batcher coalesces
+// concurrent assigns of a pool). Request i asks for a lease of ttl_ms[i]
+// held by holders[i] and taken by actors[i] (” for none); a returned row
+// carries the request's ordinal, and a request without a row found no token.
+// The probe starts at one random point of the pool's free index and takes
+// consecutive keys, wrapping around; each token is still a uniformly random
+// free token, since sort keys are random and redrawn on every release. Only
+// when no free token is left does it take the pool's oldest lapsed leases,
+// among a bounded window of them. The lease runs from clock_timestamp(), the
+// moment the row is written: now() is the statement's start, and a statement
+// that waited for a lock would otherwise hand out a lease already dead.
+// Every branch locks with SKIP LOCKED, so concurrent batches (other pods)
+// never wait for or share a row. Every read and write names the pool. Audit
+// rows and the counter slot commit with the claim, as in ClaimRandomFree.
 func (q *Queries) ClaimBatch(ctx context.Context, arg ClaimBatchParams) ([]ClaimBatchRow, error) {
 	rows, err := q.db.Query(ctx, claimBatch,
 		arg.TtlMs,
 		arg.Holders,
+		arg.Actors,
+		arg.PoolID,
 		arg.Probe,
 		arg.Pod,
 		arg.Slot,
@@ -134,44 +160,61 @@ func (q *Queries) ClaimBatch(ctx context.Context, arg ClaimBatchParams) ([]Claim
 
 const keepAliveBatch = `-- name: KeepAliveBatch :many
 WITH req AS (
-    SELECT r.ord, r.token, NULLIF(l.lease_id, 0) AS lease_id
+    SELECT r.ord, r.token, NULLIF(l.lease_id, 0) AS lease_id, NULLIF(a.actor, '') AS actor, o.own_only
     FROM unnest($1::text[]) WITH ORDINALITY AS r(token, ord)
     JOIN unnest($2::bigint[]) WITH ORDINALITY AS l(lease_id, ord) ON l.ord = r.ord
+    JOIN unnest($3::text[]) WITH ORDINALITY AS a(actor, ord) ON a.ord = r.ord
+    JOIN unnest($4::boolean[]) WITH ORDINALITY AS o(own_only, ord) ON o.ord = r.ord
 ),
 cur AS MATERIALIZED (
-    SELECT req.ord, req.lease_id AS want, t.id, t.value, t.lease_id, t.lease_ttl, t.holder,
-           (t.lease_id IS NOT NULL AND t.lease_expires_at > now()) AS has_live_lease
-    FROM req JOIN tokens t ON t.value = req.token
+    SELECT req.ord, req.lease_id AS want, req.actor, t.id, t.value, t.lease_id, t.lease_ttl, t.holder,
+           (t.lease_id IS NOT NULL AND t.lease_expires_at > now()) AS has_live_lease,
+           (req.own_only AND t.lease_id IS NOT NULL AND t.lease_expires_at > now()
+            AND t.lease_actor IS DISTINCT FROM req.actor) AS forbidden
+    FROM req JOIN tokens t ON t.pool_id = $5::int AND t.value = req.token
     WHERE t.alive_until > now()
     ORDER BY t.id
     FOR UPDATE OF t
 ),
+clk AS MATERIALIZED (
+    SELECT clock_timestamp() AS at FROM cur LIMIT 1
+),
 kept AS (
+    -- Deadlines count from clock_timestamp(), after the row lock was
+    -- granted: cur's row lock may have waited for another transaction, and a
+    -- lease that lapsed meanwhile is not renewed (lease_mismatch).
     UPDATE tokens t
-    SET alive_until = now() + $3::bigint * interval '1 millisecond',
+    SET alive_until = c.at + $6::bigint * interval '1 millisecond',
         lease_expires_at = CASE WHEN cur.want IS NULL THEN t.lease_expires_at
-                                ELSE now() + cur.lease_ttl END
-    FROM cur
-    WHERE t.id = cur.id
-      AND (cur.want IS NULL OR (cur.has_live_lease AND cur.lease_id = cur.want))
-    RETURNING cur.ord, t.id, t.alive_until, t.lease_expires_at
+                                ELSE c.at + cur.lease_ttl END,
+        version = t.version + 1
+    FROM cur, clk c
+    WHERE t.pool_id = $5::int AND t.id = cur.id AND NOT cur.forbidden
+      AND (cur.want IS NULL OR (t.lease_id = cur.want AND t.lease_expires_at > c.at))
+    RETURNING cur.ord, t.id, t.alive_until, t.lease_expires_at, t.version,
+              (t.lease_id IS NOT NULL AND t.lease_expires_at > c.at) AS live
 ),
 audit AS (
-    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'kept_alive', cur.id, cur.value,
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
+    SELECT $5::int, 'kept_alive', cur.id, cur.value,
            CASE WHEN cur.want IS NOT NULL THEN cur.lease_id END,
            CASE WHEN cur.want IS NOT NULL THEN cur.holder END,
-           $4::text
+           $7::text, k.version, cur.actor
     FROM cur JOIN kept k ON k.ord = cur.ord
 )
-SELECT cur.ord::bigint AS ord, cur.value, cur.lease_id, cur.has_live_lease::boolean AS has_live_lease,
-       cur.holder, (k.id IS NOT NULL)::boolean AS updated, k.alive_until, k.lease_expires_at
+SELECT cur.ord::bigint AS ord, cur.value, cur.lease_id,
+       COALESCE(k.live, cur.has_live_lease)::boolean AS has_live_lease,
+       cur.holder, cur.forbidden::boolean AS forbidden, (k.id IS NOT NULL)::boolean AS updated,
+       k.alive_until, k.lease_expires_at
 FROM cur LEFT JOIN kept k ON k.ord = cur.ord
 `
 
 type KeepAliveBatchParams struct {
 	Tokens         []string
 	LeaseIds       []int64
+	Actors         []string
+	OwnOnly        []bool
+	PoolID         int32
 	KeepaliveTtlMs int64
 	Pod            string
 }
@@ -182,20 +225,27 @@ type KeepAliveBatchRow struct {
 	LeaseID        *int64
 	HasLiveLease   bool
 	Holder         *string
+	Forbidden      bool
 	Updated        bool
 	AliveUntil     *time.Time
 	LeaseExpiresAt *time.Time
 }
 
-// Keep-alive for a batch of tokens in one statement, as KeepAlive does for
-// one: request i names tokens[i] and, unless lease_ids[i] is 0, the lease it
-// renews. A request whose lease id does not name the live lease changes
+// Keep-alive for a batch of tokens of one pool in one statement, as
+// KeepAlive does for one: request i names tokens[i], unless lease_ids[i] is
+// 0 the lease it renews, and its caller as in ReleaseBatch. A request whose
+// lease id does not name the live lease, or that is forbidden, changes
 // nothing (updated false); no row is not_found. The batcher never puts one
 // token twice into a batch; rows are locked in id order (no deadlocks).
+// One reading of the clock, taken once cur holds its rows' locks (reading
+// cur first orders it after them): both deadlines of a row count from it.
 func (q *Queries) KeepAliveBatch(ctx context.Context, arg KeepAliveBatchParams) ([]KeepAliveBatchRow, error) {
 	rows, err := q.db.Query(ctx, keepAliveBatch,
 		arg.Tokens,
 		arg.LeaseIds,
+		arg.Actors,
+		arg.OwnOnly,
+		arg.PoolID,
 		arg.KeepaliveTtlMs,
 		arg.Pod,
 	)
@@ -212,6 +262,7 @@ func (q *Queries) KeepAliveBatch(ctx context.Context, arg KeepAliveBatchParams) 
 			&i.LeaseID,
 			&i.HasLiveLease,
 			&i.Holder,
+			&i.Forbidden,
 			&i.Updated,
 			&i.AliveUntil,
 			&i.LeaseExpiresAt,
@@ -228,50 +279,59 @@ func (q *Queries) KeepAliveBatch(ctx context.Context, arg KeepAliveBatchParams) 
 
 const releaseBatch = `-- name: ReleaseBatch :many
 WITH req AS (
-    SELECT r.ord, r.token, NULLIF(l.lease_id, 0) AS lease_id
+    SELECT r.ord, r.token, NULLIF(l.lease_id, 0) AS lease_id, NULLIF(a.actor, '') AS actor, o.own_only
     FROM unnest($1::text[]) WITH ORDINALITY AS r(token, ord)
     JOIN unnest($2::bigint[]) WITH ORDINALITY AS l(lease_id, ord) ON l.ord = r.ord
+    JOIN unnest($3::text[]) WITH ORDINALITY AS a(actor, ord) ON a.ord = r.ord
+    JOIN unnest($4::boolean[]) WITH ORDINALITY AS o(own_only, ord) ON o.ord = r.ord
 ),
 cur AS MATERIALIZED (
-    SELECT req.ord, req.lease_id AS want, t.id, t.value, t.lease_id, t.holder,
-           (t.lease_id IS NOT NULL AND t.lease_expires_at > now()) AS has_live_lease
-    FROM req JOIN tokens t ON t.value = req.token
+    SELECT req.ord, req.lease_id AS want, req.actor, t.id, t.value, t.lease_id, t.holder,
+           (t.lease_id IS NOT NULL AND t.lease_expires_at > now()) AS has_live_lease,
+           (req.own_only AND t.lease_id IS NOT NULL AND t.lease_expires_at > now()
+            AND t.lease_actor IS DISTINCT FROM req.actor) AS forbidden
+    FROM req JOIN tokens t ON t.pool_id = $5::int AND t.value = req.token
     WHERE t.alive_until > now()
     ORDER BY t.id
     FOR UPDATE OF t
 ),
 released AS (
     UPDATE tokens t
-    SET lease_id = NULL, lease_ttl = NULL, lease_expires_at = NULL, holder = NULL,
-        sort_key = random()
+    SET lease_id = NULL, lease_ttl = NULL, lease_expires_at = NULL, holder = NULL, lease_actor = NULL,
+        sort_key = random(), version = t.version + 1
     FROM cur
-    WHERE t.id = cur.id AND cur.has_live_lease
+    WHERE t.pool_id = $5::int AND t.id = cur.id AND cur.has_live_lease AND NOT cur.forbidden
       AND (cur.want IS NULL OR cur.lease_id = cur.want)
     -- What the audit row and the answer need comes along: joining cur to
     -- released again would be a nested loop over two CTE scans.
-    RETURNING cur.ord, t.id, cur.value, cur.lease_id, cur.holder
+    RETURNING cur.ord, t.id, cur.value, cur.lease_id, cur.holder, cur.actor, t.version
 ),
 audit AS (
-    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'unblocked', r.id, r.value, r.lease_id, r.holder, $3::text
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
+    SELECT $5::int, 'unblocked', r.id, r.value, r.lease_id, r.holder,
+           $6::text, r.version, r.actor
     FROM released r
 ),
 counted AS (
     UPDATE token_counters
     SET assigned = assigned - (SELECT count(*) FROM released)
-    WHERE slot = $4::smallint AND EXISTS (SELECT 1 FROM released)
+    WHERE pool_id = $5::int AND slot = $7::smallint
+      AND EXISTS (SELECT 1 FROM released)
 )
-SELECT r.ord::bigint AS ord, true AS has_live_lease, true AS released
+SELECT r.ord::bigint AS ord, true AS has_live_lease, false AS forbidden, true AS released
 FROM released r
 UNION ALL
-SELECT cur.ord::bigint, cur.has_live_lease::boolean, false
+SELECT cur.ord::bigint, cur.has_live_lease::boolean, cur.forbidden::boolean, false
 FROM cur
-WHERE NOT (cur.has_live_lease AND (cur.want IS NULL OR cur.lease_id = cur.want))
+WHERE NOT (cur.has_live_lease AND NOT cur.forbidden AND (cur.want IS NULL OR cur.lease_id = cur.want))
 `
 
 type ReleaseBatchParams struct {
 	Tokens   []string
 	LeaseIds []int64
+	Actors   []string
+	OwnOnly  []bool
+	PoolID   int32
 	Pod      string
 	Slot     int16
 }
@@ -279,15 +339,18 @@ type ReleaseBatchParams struct {
 type ReleaseBatchRow struct {
 	Ord          int64
 	HasLiveLease bool
+	Forbidden    bool
 	Released     bool
 }
 
-// Unblocks a batch of tokens in one statement: request i names tokens[i] and,
-// unless lease_ids[i] is 0, the lease it must release. Rows come back per
-// request ordinal as in ReleaseLease: no row is not_found; has_live_lease
-// false is not_assigned; released false otherwise is lease_mismatch. The
-// batcher never puts one token twice into a batch. Rows are locked in id
-// order, so two batches that share tokens cannot deadlock.
+// Unblocks a batch of tokens of one pool in one statement: request i names
+// tokens[i], unless lease_ids[i] is 0 the lease it must release, and the
+// caller actors[i] (” for none), restricted to its own leases when
+// own_only[i]. Rows come back per request ordinal as in ReleaseLease: no row
+// is not_found; forbidden; has_live_lease false is not_assigned; released
+// false otherwise is lease_mismatch. The batcher never puts one token twice
+// into a batch. Rows are locked in id order, so two batches that share
+// tokens cannot deadlock.
 // Released requests, then the refused ones: a row that fails the release
 // condition cannot have been released, and one that meets it was (it is
 // locked by cur), so the two parts never overlap.
@@ -295,6 +358,9 @@ func (q *Queries) ReleaseBatch(ctx context.Context, arg ReleaseBatchParams) ([]R
 	rows, err := q.db.Query(ctx, releaseBatch,
 		arg.Tokens,
 		arg.LeaseIds,
+		arg.Actors,
+		arg.OwnOnly,
+		arg.PoolID,
 		arg.Pod,
 		arg.Slot,
 	)
@@ -305,7 +371,12 @@ func (q *Queries) ReleaseBatch(ctx context.Context, arg ReleaseBatchParams) ([]R
 	var items []ReleaseBatchRow
 	for rows.Next() {
 		var i ReleaseBatchRow
-		if err := rows.Scan(&i.Ord, &i.HasLiveLease, &i.Released); err != nil {
+		if err := rows.Scan(
+			&i.Ord,
+			&i.HasLiveLease,
+			&i.Forbidden,
+			&i.Released,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -14,39 +14,53 @@ const claimRandomFree = `-- name: ClaimRandomFree :one
 WITH pick AS MATERIALIZED (
     SELECT t.id, t.lease_id AS prev_lease_id, t.holder AS prev_holder
     FROM tokens t
-    WHERE t.id = COALESCE(
+    WHERE t.pool_id = $1::int AND t.id = COALESCE(
         (SELECT f.id FROM tokens f
-          WHERE f.lease_id IS NULL AND f.sort_key >= $1::float8 AND f.alive_until > now()
+          WHERE f.pool_id = $1::int AND f.lease_id IS NULL
+            AND f.sort_key >= $2::float8 AND f.alive_until > now()
           ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED),
         (SELECT f.id FROM tokens f
-          WHERE f.lease_id IS NULL AND f.sort_key < $1::float8 AND f.alive_until > now()
+          WHERE f.pool_id = $1::int AND f.lease_id IS NULL
+            AND f.sort_key < $2::float8 AND f.alive_until > now()
           ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED),
         (SELECT l.id FROM tokens l
-          WHERE l.lease_id IS NOT NULL AND l.lease_expires_at <= now() AND l.alive_until > now()
+          WHERE l.pool_id = $1::int AND l.lease_id IS NOT NULL AND l.alive_until > now()
+            AND l.lease_expires_at <= LEAST(now(), COALESCE(
+                      (SELECT w.lease_expires_at FROM tokens w
+                        WHERE w.pool_id = $1::int AND w.lease_id IS NOT NULL
+                          AND w.lease_expires_at <= now()
+                        ORDER BY w.lease_expires_at OFFSET 255 LIMIT 1), now()))
           ORDER BY l.lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED))
 ),
 claimed AS (
     UPDATE tokens t
     SET lease_id = nextval('lease_id_seq'),
-        lease_ttl = $2::bigint * interval '1 millisecond',
-        lease_expires_at = now() + $2::bigint * interval '1 millisecond',
-        holder = $3::text
+        lease_ttl = $3::bigint * interval '1 millisecond',
+        lease_expires_at = clock_timestamp() + $3::bigint * interval '1 millisecond',
+        holder = $4::text,
+        lease_actor = $5::text,
+        -- A lapsed lease ends first (released), then the new one starts.
+        version = t.version + CASE WHEN pick.prev_lease_id IS NULL THEN 1 ELSE 2 END
     FROM pick
-    WHERE t.id = pick.id
-    RETURNING t.id, t.value, t.lease_id, t.lease_expires_at, t.alive_until, t.holder,
+    WHERE t.pool_id = $1::int AND t.id = pick.id
+    RETURNING t.id, t.value, t.lease_id, t.lease_expires_at, t.alive_until, t.holder, t.version,
               pick.prev_lease_id, pick.prev_holder
 ),
 audit AS (
-    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'released', c.id, c.value, c.prev_lease_id, c.prev_holder, $4::text
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
+    SELECT $1::int, 'released', c.id, c.value, c.prev_lease_id, c.prev_holder,
+           $6::text, c.version - 1, NULL
       FROM claimed c WHERE c.prev_lease_id IS NOT NULL
     UNION ALL
-    SELECT 'assigned', c.id, c.value, c.lease_id, c.holder, $4::text FROM claimed c
+    SELECT $1::int, 'assigned', c.id, c.value, c.lease_id, c.holder,
+           $6::text, c.version, $5::text
+      FROM claimed c
 ),
 counted AS (
     UPDATE token_counters
     SET assigned = assigned + 1
-    WHERE slot = $5::smallint AND EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL)
+    WHERE pool_id = $1::int AND slot = $7::smallint
+      AND EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL)
 )
 SELECT c.value, c.lease_id::bigint AS lease_id, c.lease_expires_at::timestamptz AS lease_expires_at,
        c.alive_until, c.holder
@@ -54,9 +68,11 @@ FROM claimed c
 `
 
 type ClaimRandomFreeParams struct {
+	PoolID     int32
 	Probe      float64
 	LeaseTtlMs int64
 	Holder     *string
+	Actor      *string
 	Pod        string
 	Slot       int16
 }
@@ -69,17 +85,24 @@ type ClaimRandomFreeRow struct {
 	Holder         *string
 }
 
-// Assigns one random free, live token in one statement. The probe starts at a
-// random point of the free index and wraps around; when no token is free it
-// takes the oldest lapsed lease (exactness: a lapsed lease frees its token at
-// once, sweep or no sweep). Each branch locks with SKIP LOCKED, so concurrent
-// claimers never wait for or share a row. The audit rows and the stats counter
-// change commit with the claim.
+// Assigns one random free, live token of one pool in one statement. The
+// probe starts at a random point of the pool's free index and wraps around;
+// when no token is free it takes the pool's oldest lapsed lease (exactness:
+// a lapsed lease frees its token at once, sweep or no sweep), among the
+// pool's 256 earliest lapsed leases as in ClaimBatch. The lease runs from
+// clock_timestamp(), as in ClaimBatch. Each branch
+// locks with SKIP LOCKED, so concurrent claimers never wait for or share a
+// row. Every branch and write names the pool, which leads every index it
+// uses: another pool's rows are never read. The audit rows (with the
+// token's version after each change, and the caller as actor) and the
+// pool's counter slot change commit with the claim.
 func (q *Queries) ClaimRandomFree(ctx context.Context, arg ClaimRandomFreeParams) (ClaimRandomFreeRow, error) {
 	row := q.db.QueryRow(ctx, claimRandomFree,
+		arg.PoolID,
 		arg.Probe,
 		arg.LeaseTtlMs,
 		arg.Holder,
+		arg.Actor,
 		arg.Pod,
 		arg.Slot,
 	)

@@ -12,31 +12,42 @@ import (
 const deleteToken = `-- name: DeleteToken :one
 WITH del AS (
     DELETE FROM tokens
-    WHERE value = $1::text AND alive_until > now()
-    RETURNING id, value, lease_id, holder
+    WHERE pool_id = $1::int AND value = $2::text AND alive_until > now()
+    RETURNING id, value, lease_id, holder, version
 ),
 audit AS (
-    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'deleted', id, value, lease_id, holder, $2::text FROM del
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
+    SELECT $1::int, 'deleted', id, value, lease_id, holder, $3::text,
+           version + 1, $4::text
+    FROM del
 ),
 counted AS (
     UPDATE token_counters
     SET total = total - 1,
         assigned = assigned - (SELECT count(*) FROM del WHERE lease_id IS NOT NULL)
-    WHERE slot = $3::smallint AND EXISTS (SELECT 1 FROM del)
+    WHERE pool_id = $1::int AND slot = $5::smallint
+      AND EXISTS (SELECT 1 FROM del)
 )
 SELECT value FROM del
 `
 
 type DeleteTokenParams struct {
-	Token string
-	Pod   string
-	Slot  int16
+	PoolID int32
+	Token  string
+	Pod    string
+	Actor  *string
+	Slot   int16
 }
 
-// Deletes a live token, whatever its lease.
+// Deletes a live token of one pool, whatever its lease.
 func (q *Queries) DeleteToken(ctx context.Context, arg DeleteTokenParams) (string, error) {
-	row := q.db.QueryRow(ctx, deleteToken, arg.Token, arg.Pod, arg.Slot)
+	row := q.db.QueryRow(ctx, deleteToken,
+		arg.PoolID,
+		arg.Token,
+		arg.Pod,
+		arg.Actor,
+		arg.Slot,
+	)
 	var value string
 	err := row.Scan(&value)
 	return value, err
@@ -44,40 +55,51 @@ func (q *Queries) DeleteToken(ctx context.Context, arg DeleteTokenParams) (strin
 
 const insertTokens = `-- name: InsertTokens :many
 WITH ins AS (
-    INSERT INTO tokens (value, imported, alive_until)
-    SELECT v, $1::boolean, now() + $2::bigint * interval '1 millisecond'
-    FROM unnest($3::text[]) AS v
-    ON CONFLICT (value) DO NOTHING
-    RETURNING id, value
+    INSERT INTO tokens (pool_id, value, imported, alive_until)
+    SELECT $1::int, v, $2::boolean,
+           now() + $3::bigint * interval '1 millisecond'
+    FROM unnest($4::text[]) AS v
+    ORDER BY v
+    ON CONFLICT (pool_id, value) DO NOTHING
+    RETURNING id, value, version
 ),
 audit AS (
-    INSERT INTO token_events (kind, token_id, token, pod)
-    SELECT CASE WHEN $1::boolean THEN 'imported' ELSE 'generated' END, id, value, $4::text
+    INSERT INTO token_events (pool_id, kind, token_id, token, pod, version, actor)
+    SELECT $1::int, CASE WHEN $2::boolean THEN 'imported' ELSE 'generated' END,
+           id, value, $5::text, version, $6::text
     FROM ins
 ),
 counted AS (
     UPDATE token_counters
     SET total = total + (SELECT count(*) FROM ins)
-    WHERE slot = $5::smallint
+    WHERE pool_id = $1::int AND slot = $7::smallint AND EXISTS (SELECT 1 FROM ins)
 )
 SELECT value FROM ins
 `
 
 type InsertTokensParams struct {
+	PoolID         int32
 	Imported       bool
 	KeepaliveTtlMs int64
 	Tokens         []string
 	Pod            string
+	Actor          *string
 	Slot           int16
 }
 
-// Inserts new tokens; values already present are skipped and not returned.
+// Inserts new tokens into one pool in value order (two growths never lock
+// index entries in opposite orders) and counts them on the caller's counter
+// slot. Callers pass only values no row of the pool holds, so ON CONFLICT is
+// a backstop: it would wait for a conflicting row's locker, which is why
+// Import reads first.
 func (q *Queries) InsertTokens(ctx context.Context, arg InsertTokensParams) ([]string, error) {
 	rows, err := q.db.Query(ctx, insertTokens,
+		arg.PoolID,
 		arg.Imported,
 		arg.KeepaliveTtlMs,
 		arg.Tokens,
 		arg.Pod,
+		arg.Actor,
 		arg.Slot,
 	)
 	if err != nil {
@@ -98,41 +120,104 @@ func (q *Queries) InsertTokens(ctx context.Context, arg InsertTokensParams) ([]s
 	return items, nil
 }
 
-const lockPoolSize = `-- name: LockPoolSize :exec
-SELECT pg_advisory_xact_lock(7245001)
+const liveValues = `-- name: LiveValues :many
+SELECT t.value, (t.alive_until > now())::boolean AS alive
+FROM tokens t
+WHERE t.pool_id = $1::int AND t.value = ANY($2::text[])
 `
 
-// Serialises the statements that grow the pool, so MAX_TOKENS holds under
-// concurrent generate and import calls. Claims never take this lock.
-func (q *Queries) LockPoolSize(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, lockPoolSize)
-	return err
+type LiveValuesParams struct {
+	PoolID int32
+	Tokens []string
+}
+
+type LiveValuesRow struct {
+	Value string
+	Alive bool
+}
+
+// Which of the values are held by a row of the pool, and whether that row is
+// still alive: a plain MVCC read of the pool's value index, which never
+// waits for the row locks of claims, releases or keep-alives. Growth decides
+// from it what to insert, so that its inserts meet no existing row (see
+// Import).
+func (q *Queries) LiveValues(ctx context.Context, arg LiveValuesParams) ([]LiveValuesRow, error) {
+	rows, err := q.db.Query(ctx, liveValues, arg.PoolID, arg.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LiveValuesRow
+	for rows.Next() {
+		var i LiveValuesRow
+		if err := rows.Scan(&i.Value, &i.Alive); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const lockPoolSize = `-- name: LockPoolSize :one
+SELECT p.id, pg_advisory_xact_lock(7245001, p.id) IS NOT NULL AS locked
+FROM pools p
+WHERE p.id = $1::int AND p.deleted_at IS NULL
+FOR SHARE
+`
+
+type LockPoolSizeRow struct {
+	ID     int32
+	Locked interface{}
+}
+
+// Serialises the statements that grow one pool, so its max_tokens holds
+// under concurrent generate and import calls, and holds the pool's row
+// against deletion until the growth commits. No row: the pool is gone.
+// Claims never take this lock.
+func (q *Queries) LockPoolSize(ctx context.Context, poolID int32) (LockPoolSizeRow, error) {
+	row := q.db.QueryRow(ctx, lockPoolSize, poolID)
+	var i LockPoolSizeRow
+	err := row.Scan(&i.ID, &i.Locked)
+	return i, err
 }
 
 const removeDeadByValue = `-- name: RemoveDeadByValue :exec
 WITH dead AS (
     DELETE FROM tokens
-    WHERE value = ANY($2::text[]) AND alive_until <= now()
-    RETURNING id, value, lease_id, holder
+    WHERE pool_id = $1::int AND value = ANY($3::text[]) AND alive_until <= now()
+    RETURNING id, value, lease_id, holder, version
 ),
 audit AS (
-    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'expired', id, value, lease_id, holder, $3::text FROM dead
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
+    SELECT $1::int, 'expired', id, value, lease_id, holder, $4::text, version + 1
+    FROM dead
 )
 UPDATE token_counters
 SET total = total - (SELECT count(*) FROM dead),
     assigned = assigned - (SELECT count(*) FROM dead WHERE lease_id IS NOT NULL)
-WHERE slot = $1::smallint
+WHERE pool_id = $1::int AND slot = $2::smallint AND EXISTS (SELECT 1 FROM dead)
 `
 
 type RemoveDeadByValueParams struct {
+	PoolID int32
 	Slot   int16
 	Tokens []string
 	Pod    string
 }
 
-// Makes room to import a value again whose token has died but is not swept yet.
+// Makes room to import a value again whose token has died but is not swept
+// yet. Dead rows are never locked by the hot path (every hot statement
+// filters on alive_until before it locks), and the counter slot is touched
+// only when a row was deleted.
 func (q *Queries) RemoveDeadByValue(ctx context.Context, arg RemoveDeadByValueParams) error {
-	_, err := q.db.Exec(ctx, removeDeadByValue, arg.Slot, arg.Tokens, arg.Pod)
+	_, err := q.db.Exec(ctx, removeDeadByValue,
+		arg.PoolID,
+		arg.Slot,
+		arg.Tokens,
+		arg.Pod,
+	)
 	return err
 }

@@ -13,10 +13,16 @@ import (
 const getToken = `-- name: GetToken :one
 SELECT t.value, t.alive_until, t.created_at,
        (t.lease_id IS NOT NULL AND t.lease_expires_at > now())::boolean AS has_live_lease,
-       t.lease_id, t.lease_expires_at, t.holder
+       t.lease_id, t.lease_expires_at, t.holder, t.lease_actor
 FROM tokens t
-WHERE t.value = $1::text AND t.alive_until > now()
+WHERE t.pool_id = $1::int AND t.value = $2::text
+  AND t.alive_until > now()
 `
+
+type GetTokenParams struct {
+	PoolID int32
+	Token  string
+}
 
 type GetTokenRow struct {
 	Value          string
@@ -26,11 +32,12 @@ type GetTokenRow struct {
 	LeaseID        *int64
 	LeaseExpiresAt *time.Time
 	Holder         *string
+	LeaseActor     *string
 }
 
-// A live token by value; a lapsed lease reads as free.
-func (q *Queries) GetToken(ctx context.Context, token string) (GetTokenRow, error) {
-	row := q.db.QueryRow(ctx, getToken, token)
+// A live token of one pool by value; a lapsed lease reads as free.
+func (q *Queries) GetToken(ctx context.Context, arg GetTokenParams) (GetTokenRow, error) {
+	row := q.db.QueryRow(ctx, getToken, arg.PoolID, arg.Token)
 	var i GetTokenRow
 	err := row.Scan(
 		&i.Value,
@@ -40,24 +47,7 @@ func (q *Queries) GetToken(ctx context.Context, token string) (GetTokenRow, erro
 		&i.LeaseID,
 		&i.LeaseExpiresAt,
 		&i.Holder,
+		&i.LeaseActor,
 	)
-	return i, err
-}
-
-const poolStats = `-- name: PoolStats :one
-SELECT COALESCE(sum(total), 0)::bigint AS total, COALESCE(sum(assigned), 0)::bigint AS assigned
-FROM token_counters
-`
-
-type PoolStatsRow struct {
-	Total    int64
-	Assigned int64
-}
-
-// Sums the counter slots: constant cost whatever the pool size.
-func (q *Queries) PoolStats(ctx context.Context) (PoolStatsRow, error) {
-	row := q.db.QueryRow(ctx, poolStats)
-	var i PoolStatsRow
-	err := row.Scan(&i.Total, &i.Assigned)
 	return i, err
 }

@@ -9,66 +9,52 @@ import (
 	"context"
 )
 
-const dropEventPartitions = `-- name: DropEventPartitions :one
-SELECT token_events_drop_partitions(now() - $1::bigint * interval '1 millisecond')::int AS dropped
-`
-
-func (q *Queries) DropEventPartitions(ctx context.Context, retentionMs int64) (int32, error) {
-	row := q.db.QueryRow(ctx, dropEventPartitions, retentionMs)
-	var dropped int32
-	err := row.Scan(&dropped)
-	return dropped, err
-}
-
-const ensureEventPartitions = `-- name: EnsureEventPartitions :one
-SELECT token_events_ensure_partitions((now() AT TIME ZONE 'UTC')::date, $1::int)::int AS created
-`
-
-func (q *Queries) EnsureEventPartitions(ctx context.Context, daysAhead int32) (int32, error) {
-	row := q.db.QueryRow(ctx, ensureEventPartitions, daysAhead)
-	var created int32
-	err := row.Scan(&created)
-	return created, err
-}
-
 const sweepDeadTokens = `-- name: SweepDeadTokens :one
 WITH dead AS (
     SELECT t.id
     FROM tokens t
-    WHERE t.alive_until <= now()
+    WHERE t.pool_id = $1::int AND t.alive_until <= now()
     ORDER BY t.alive_until
-    LIMIT $1::int
+    LIMIT $2::int
     FOR UPDATE SKIP LOCKED
 ),
 removed AS (
     DELETE FROM tokens t
     USING dead d
-    WHERE t.id = d.id
-    RETURNING t.id, t.value, t.lease_id, t.holder
+    WHERE t.pool_id = $1::int AND t.id = d.id
+    RETURNING t.id, t.value, t.lease_id, t.holder, t.version
 ),
 audit AS (
-    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'expired', id, value, lease_id, holder, $2::text FROM removed
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
+    SELECT $1::int, 'expired', id, value, lease_id, holder, $3::text, version + 1
+    FROM removed
 ),
 counted AS (
     UPDATE token_counters
     SET total = total - (SELECT count(*) FROM removed),
         assigned = assigned - (SELECT count(*) FROM removed WHERE lease_id IS NOT NULL)
-    WHERE slot = $3::smallint
+    WHERE pool_id = $1::int AND slot = $4::smallint
 )
 SELECT count(*)::int AS removed FROM removed
 `
 
 type SweepDeadTokensParams struct {
+	PoolID    int32
 	BatchSize int32
 	Pod       string
 	Slot      int16
 }
 
-// Deletes up to @batch_size tokens whose alive_until has passed, earliest
-// first, by the alive_until index. Writes an `expired` audit row per token.
+// Deletes up to @batch_size tokens of one pool whose alive_until has passed,
+// earliest first, by the pool's alive_until index. Writes an `expired` audit
+// row per token.
 func (q *Queries) SweepDeadTokens(ctx context.Context, arg SweepDeadTokensParams) (int32, error) {
-	row := q.db.QueryRow(ctx, sweepDeadTokens, arg.BatchSize, arg.Pod, arg.Slot)
+	row := q.db.QueryRow(ctx, sweepDeadTokens,
+		arg.PoolID,
+		arg.BatchSize,
+		arg.Pod,
+		arg.Slot,
+	)
 	var removed int32
 	err := row.Scan(&removed)
 	return removed, err
@@ -76,47 +62,97 @@ func (q *Queries) SweepDeadTokens(ctx context.Context, arg SweepDeadTokensParams
 
 const sweepLapsedLeases = `-- name: SweepLapsedLeases :one
 WITH lapsed AS (
-    SELECT t.id, t.value, t.lease_id, t.holder
+    SELECT t.id, t.value, t.lease_id, t.holder, t.version, (t.alive_until > now()) AS alive
     FROM tokens t
-    WHERE t.lease_id IS NOT NULL AND t.lease_expires_at <= now() AND t.alive_until > now()
+    WHERE t.pool_id = $1::int AND t.lease_id IS NOT NULL AND t.lease_expires_at <= now()
     ORDER BY t.lease_expires_at
-    LIMIT $1::int
+    LIMIT $2::int
     FOR UPDATE SKIP LOCKED
 ),
 freed AS (
     UPDATE tokens t
-    SET lease_id = NULL, lease_ttl = NULL, lease_expires_at = NULL, holder = NULL,
-        sort_key = random()
+    SET lease_id = NULL, lease_ttl = NULL, lease_expires_at = NULL, holder = NULL, lease_actor = NULL,
+        sort_key = random(), version = t.version + 1
     FROM lapsed l
-    WHERE t.id = l.id
+    WHERE t.pool_id = $1::int AND t.id = l.id AND l.alive
     -- The audit row's fields come along here: joining lapsed to freed again
     -- would be a nested loop over two CTE scans, quadratic in the batch.
-    RETURNING t.id, l.value, l.lease_id, l.holder
+    RETURNING t.id, l.value, l.lease_id, l.holder, t.version
+),
+removed AS (
+    DELETE FROM tokens t
+    USING lapsed l
+    WHERE t.pool_id = $1::int AND t.id = l.id AND NOT l.alive
+    RETURNING t.id, t.value, t.lease_id, t.holder, t.version
 ),
 audit AS (
-    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'released', f.id, f.value, f.lease_id, f.holder, $2::text
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
+    SELECT $1::int, 'released', f.id, f.value, f.lease_id, f.holder, $3::text, f.version
     FROM freed f
+    UNION ALL
+    SELECT $1::int, 'expired', r.id, r.value, r.lease_id, r.holder, $3::text, r.version + 1
+    FROM removed r
 ),
 counted AS (
     UPDATE token_counters
-    SET assigned = assigned - (SELECT count(*) FROM freed)
-    WHERE slot = $3::smallint
+    SET total = total - (SELECT count(*) FROM removed),
+        assigned = assigned - (SELECT count(*) FROM freed) - (SELECT count(*) FROM removed)
+    WHERE pool_id = $1::int AND slot = $4::smallint
 )
-SELECT count(*)::int AS freed FROM freed
+SELECT (SELECT count(*) FROM freed)::int AS freed, (SELECT count(*) FROM removed)::int AS expired
 `
 
 type SweepLapsedLeasesParams struct {
+	PoolID    int32
 	BatchSize int32
 	Pod       string
 	Slot      int16
 }
 
-// Frees up to @batch_size lapsed leases of live tokens, earliest first, by the
-// lease expiry index. Writes a `released` audit row per lease.
-func (q *Queries) SweepLapsedLeases(ctx context.Context, arg SweepLapsedLeasesParams) (int32, error) {
-	row := q.db.QueryRow(ctx, sweepLapsedLeases, arg.BatchSize, arg.Pod, arg.Slot)
-	var freed int32
-	err := row.Scan(&freed)
-	return freed, err
+type SweepLapsedLeasesRow struct {
+	Freed   int32
+	Expired int32
+}
+
+// Tidies up to @batch_size lapsed leases of one pool, earliest first, by the
+// pool's lease expiry index: a live token is freed (audit `released`, no
+// actor: nobody released it), a dead one met on the way is deleted (audit
+// `expired`), so the batch costs its own rows whatever number of dead rows
+// hold lapsed leases.
+func (q *Queries) SweepLapsedLeases(ctx context.Context, arg SweepLapsedLeasesParams) (SweepLapsedLeasesRow, error) {
+	row := q.db.QueryRow(ctx, sweepLapsedLeases,
+		arg.PoolID,
+		arg.BatchSize,
+		arg.Pod,
+		arg.Slot,
+	)
+	var i SweepLapsedLeasesRow
+	err := row.Scan(&i.Freed, &i.Expired)
+	return i, err
+}
+
+const sweptPools = `-- name: SweptPools :many
+SELECT id FROM pools WHERE deleted_at IS NULL ORDER BY id
+`
+
+// The live pools, for the sweeps, which run per pool (a sweep statement
+// never reads two pools' rows).
+func (q *Queries) SweptPools(ctx context.Context) ([]int32, error) {
+	rows, err := q.db.Query(ctx, sweptPools)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int32
+	for rows.Next() {
+		var id int32
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -8,6 +8,10 @@
 #      only warns, so that the tests can still try testcontainers-go).
 set -euo pipefail
 
+#
+# With --stop (make db-stop) it stops the private cluster, if one runs, and
+# removes the cluster's directory when it lives in /var/tmp (see below):
+# nothing of it is left outside the checkout.
 optional=false
 [ "${1:-}" = "--optional" ] && optional=true
 
@@ -18,6 +22,27 @@ data="$root/${DEV_PG_DIR:-.data/pg}"
 host=127.0.0.1
 port=${DEV_PG_PORT:-5432}
 opts=${DEV_PG_OPTS:--c fsync=off -c max_connections=200}
+
+if [ "${1:-}" = "--stop" ]; then
+  bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+  dir=$(readlink -f "$data" || true)
+  if [ -n "$dir" ] && [ -f "$dir/postmaster.pid" ] && [ -n "$bindir" ]; then
+    if [ "$(id -u)" = 0 ]; then
+      (cd / && runuser -u postgres -- "$bindir/pg_ctl" -D "$dir" -m fast stop)
+    else
+      "$bindir/pg_ctl" -D "$dir" -m fast stop
+    fi
+  fi
+  if [ -L "$data" ]; then
+    case "$dir" in
+      /var/tmp/tokenlease-pg-*)
+        rm -rf -- "$dir"
+        rm -f -- "$data"
+        echo "tokenlease: removed the private cluster's files in $dir" >&2 ;;
+    esac
+  fi
+  exit 0
+fi
 
 answers() {
   if command -v pg_isready >/dev/null 2>&1; then

@@ -24,6 +24,18 @@ type ApiKey struct {
 	Xid        int64
 }
 
+type Pool struct {
+	ID             int32
+	Name           string
+	LeaseTtlMs     *int64
+	KeepaliveTtlMs *int64
+	MaxLeaseTtlMs  *int64
+	MaxTokens      *int64
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	DeletedAt      *time.Time
+}
+
 type Token struct {
 	ID             int64
 	Value          string
@@ -35,12 +47,16 @@ type Token struct {
 	Holder         *string
 	AliveUntil     time.Time
 	CreatedAt      time.Time
+	PoolID         int32
+	Version        int64
+	LeaseActor     *string
 }
 
 type TokenCounter struct {
 	Slot     int16
 	Total    int64
 	Assigned int64
+	PoolID   int32
 }
 
 type TokenEvent struct {
@@ -53,6 +69,9 @@ type TokenEvent struct {
 	LeaseID *int64
 	Holder  *string
 	Pod     string
+	PoolID  int32
+	Version *int64
+	Actor   *string
 }
 
 type TokenEventsDefault struct {

@@ -60,8 +60,9 @@ func (q *Queries) OwnDatabaseHorizon(ctx context.Context) (int64, error) {
 
 const readEvents = `-- name: ReadEvents :many
 
-SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder
+SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, p.name AS pool, e.version, e.actor
 FROM token_events e
+JOIN pools p ON p.id = e.pool_id
 WHERE (e.xid, e.id) > ($1::bigint, $2::bigint)
   AND e.xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
 ORDER BY e.xid, e.id
@@ -82,6 +83,9 @@ type ReadEventsRow struct {
 	Token   string
 	LeaseID *int64
 	Holder  *string
+	Pool    string
+	Version *int64
+	Actor   *string
 }
 
 // The change log reader of package events: internal/events/log.go argues why
@@ -107,6 +111,9 @@ func (q *Queries) ReadEvents(ctx context.Context, arg ReadEventsParams) ([]ReadE
 			&i.Token,
 			&i.LeaseID,
 			&i.Holder,
+			&i.Pool,
+			&i.Version,
+			&i.Actor,
 		); err != nil {
 			return nil, err
 		}
@@ -119,8 +126,9 @@ func (q *Queries) ReadEvents(ctx context.Context, arg ReadEventsParams) ([]ReadE
 }
 
 const readEventsUpTo = `-- name: ReadEventsUpTo :many
-SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder
+SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, p.name AS pool, e.version, e.actor
 FROM token_events e
+JOIN pools p ON p.id = e.pool_id
 WHERE (e.xid, e.id) > ($1::bigint, $2::bigint)
   AND (e.xid, e.id) <= ($3::bigint, $4::bigint)
 ORDER BY e.xid, e.id
@@ -143,6 +151,9 @@ type ReadEventsUpToRow struct {
 	Token   string
 	LeaseID *int64
 	Holder  *string
+	Pool    string
+	Version *int64
+	Actor   *string
 }
 
 // Up to max_rows rows after (after_xid, after_id) and not past
@@ -172,6 +183,9 @@ func (q *Queries) ReadEventsUpTo(ctx context.Context, arg ReadEventsUpToParams) 
 			&i.Token,
 			&i.LeaseID,
 			&i.Holder,
+			&i.Pool,
+			&i.Version,
+			&i.Actor,
 		); err != nil {
 			return nil, err
 		}

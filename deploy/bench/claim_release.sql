@@ -12,39 +12,53 @@
 WITH pick AS MATERIALIZED (
     SELECT t.id, t.lease_id AS prev_lease_id, t.holder AS prev_holder
     FROM tokens t
-    WHERE t.id = COALESCE(
+    WHERE t.pool_id = 1::int AND t.id = COALESCE(
         (SELECT f.id FROM tokens f
-          WHERE f.lease_id IS NULL AND f.sort_key >= :probe::float8 AND f.alive_until > now()
+          WHERE f.pool_id = 1::int AND f.lease_id IS NULL
+            AND f.sort_key >= :probe::float8 AND f.alive_until > now()
           ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED),
         (SELECT f.id FROM tokens f
-          WHERE f.lease_id IS NULL AND f.sort_key < :probe::float8 AND f.alive_until > now()
+          WHERE f.pool_id = 1::int AND f.lease_id IS NULL
+            AND f.sort_key < :probe::float8 AND f.alive_until > now()
           ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED),
         (SELECT l.id FROM tokens l
-          WHERE l.lease_id IS NOT NULL AND l.lease_expires_at <= now() AND l.alive_until > now()
+          WHERE l.pool_id = 1::int AND l.lease_id IS NOT NULL AND l.alive_until > now()
+            AND l.lease_expires_at <= LEAST(now(), COALESCE(
+                      (SELECT w.lease_expires_at FROM tokens w
+                        WHERE w.pool_id = 1::int AND w.lease_id IS NOT NULL
+                          AND w.lease_expires_at <= now()
+                        ORDER BY w.lease_expires_at OFFSET 255 LIMIT 1), now()))
           ORDER BY l.lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED))
 ),
 claimed AS (
     UPDATE tokens t
     SET lease_id = nextval('lease_id_seq'),
         lease_ttl = 60000::bigint * interval '1 millisecond',
-        lease_expires_at = now() + 60000::bigint * interval '1 millisecond',
-        holder = NULL::text
+        lease_expires_at = clock_timestamp() + 60000::bigint * interval '1 millisecond',
+        holder = NULL::text,
+        lease_actor = NULL::text,
+        -- A lapsed lease ends first (released), then the new one starts.
+        version = t.version + CASE WHEN pick.prev_lease_id IS NULL THEN 1 ELSE 2 END
     FROM pick
-    WHERE t.id = pick.id
-    RETURNING t.id, t.value, t.lease_id, t.lease_expires_at, t.alive_until, t.holder,
+    WHERE t.pool_id = 1::int AND t.id = pick.id
+    RETURNING t.id, t.value, t.lease_id, t.lease_expires_at, t.alive_until, t.holder, t.version,
               pick.prev_lease_id, pick.prev_holder
 ),
 audit AS (
-    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'released', c.id, c.value, c.prev_lease_id, c.prev_holder, 'pgbench'::text
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
+    SELECT 1::int, 'released', c.id, c.value, c.prev_lease_id, c.prev_holder,
+           'pgbench'::text, c.version - 1, NULL
       FROM claimed c WHERE c.prev_lease_id IS NOT NULL
     UNION ALL
-    SELECT 'assigned', c.id, c.value, c.lease_id, c.holder, 'pgbench'::text FROM claimed c
+    SELECT 1::int, 'assigned', c.id, c.value, c.lease_id, c.holder,
+           'pgbench'::text, c.version, NULL::text
+      FROM claimed c
 ),
 counted AS (
     UPDATE token_counters
     SET assigned = assigned + 1
-    WHERE slot = :slot::smallint AND EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL)
+    WHERE pool_id = 1::int AND slot = :slot::smallint
+      AND EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL)
 )
 SELECT c.value, c.lease_id::bigint AS lease_id, c.lease_expires_at::timestamptz AS lease_expires_at,
        c.alive_until, c.holder
@@ -53,30 +67,35 @@ FROM claimed c
 \set slot random(0, 15)
 WITH cur AS MATERIALIZED (
     SELECT t.id, t.value, t.lease_id, t.holder,
-           (t.lease_id IS NOT NULL AND t.lease_expires_at > now()) AS has_live_lease
+           (t.lease_id IS NOT NULL AND t.lease_expires_at > now()) AS has_live_lease,
+           (false::boolean AND t.lease_id IS NOT NULL AND t.lease_expires_at > now()
+            AND t.lease_actor IS DISTINCT FROM NULL::text) AS forbidden
     FROM tokens t
-    WHERE t.value = :value::text AND t.alive_until > now()
+    WHERE t.pool_id = 1::int AND t.value = :value::text
+      AND t.alive_until > now()
     FOR UPDATE
 ),
 released AS (
     UPDATE tokens t
-    SET lease_id = NULL, lease_ttl = NULL, lease_expires_at = NULL, holder = NULL,
-        sort_key = random()
+    SET lease_id = NULL, lease_ttl = NULL, lease_expires_at = NULL, holder = NULL, lease_actor = NULL,
+        sort_key = random(), version = t.version + 1
     FROM cur
-    WHERE t.id = cur.id AND cur.has_live_lease
+    WHERE t.pool_id = 1::int AND t.id = cur.id AND cur.has_live_lease AND NOT cur.forbidden
       AND (:lease_id::bigint IS NULL OR cur.lease_id = :lease_id::bigint)
-    RETURNING t.id
+    RETURNING t.id, t.version
 ),
 audit AS (
-    INSERT INTO token_events (kind, token_id, token, lease_id, holder, pod)
-    SELECT 'unblocked', cur.id, cur.value, cur.lease_id, cur.holder, 'pgbench'::text
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
+    SELECT 1::int, 'unblocked', cur.id, cur.value, cur.lease_id, cur.holder,
+           'pgbench'::text, r.version, NULL::text
     FROM cur JOIN released r ON r.id = cur.id
 ),
 counted AS (
     UPDATE token_counters
     SET assigned = assigned - 1
-    WHERE slot = :slot::smallint AND EXISTS (SELECT 1 FROM released)
+    WHERE pool_id = 1::int AND slot = :slot::smallint
+      AND EXISTS (SELECT 1 FROM released)
 )
-SELECT cur.lease_id, cur.has_live_lease::boolean AS has_live_lease,
+SELECT cur.lease_id, cur.has_live_lease::boolean AS has_live_lease, cur.forbidden::boolean AS forbidden,
        EXISTS (SELECT 1 FROM released) AS released
 FROM cur;

@@ -17,6 +17,9 @@
 #   of assign/unblock/keep-alive on a 100k pool, then 90 s per table-settings
 #   variant (shipped vs PostgreSQL's defaults); about 9 minutes. It writes
 #   its own section of docs/BENCHMARKS.md.
+# BENCH_SCENARIO=pools (make bench-pools): 16 clients over 8 pools vs 16 on one
+#   pool (same total tokens), and claims in a 1k pool beside a 1M pool vs a
+#   lone 1k pool; about 3 minutes.
 # BENCH_ARGS: extra flags for `tokenbench suite` (e.g. -rounds 5 -clients 16).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -86,7 +89,8 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then args+=(-quick); fi
 case "${BENCH_SCENARIO:-}" in
   "") ;;
   churn) args+=(-churn) ;;
-  *) echo "bench: unknown BENCH_SCENARIO=${BENCH_SCENARIO} (known: churn)" >&2; exit 2 ;;
+  pools) args+=(-pools-scenario) ;;
+  *) echo "bench: unknown BENCH_SCENARIO=${BENCH_SCENARIO} (known: churn, pools)" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of flags
 exec_status=0

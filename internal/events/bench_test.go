@@ -29,7 +29,7 @@ func benchPod(b *testing.B, events bool) *apptest.Pod {
 		opts = append(opts, withoutEvents)
 	}
 	pod := apptest.NewPod(b, opts...)
-	if _, err := pod.App.Service.Generate(context.Background(), benchTokens); err != nil {
+	if _, err := pod.App.Service.Generate(context.Background(), "", benchTokens); err != nil {
 		b.Fatal(err)
 	}
 	return pod
@@ -52,7 +52,7 @@ func cycles(b *testing.B, svc *tokens.Service, n int) time.Duration {
 			for left.Add(-1) >= 0 {
 				l, err := svc.Assign(ctx, tokens.AssignRequest{})
 				if err == nil {
-					err = svc.Unblock(ctx, l.Token, &l.LeaseID)
+					err = svc.Unblock(ctx, "", l.Token, &l.LeaseID)
 				}
 				if err != nil {
 					failed.Store(err)

@@ -145,8 +145,8 @@ func (b *Bus) Close() {
 }
 
 // Subscribe follows the live stream from now, for in-process consumers.
-func (b *Bus) Subscribe(ctx context.Context, kinds KindSet) (*Subscription, Position, error) {
-	return b.hub.Subscribe(ctx, kinds)
+func (b *Bus) Subscribe(ctx context.Context, f Filter) (*Subscription, Position, error) {
+	return b.hub.Subscribe(ctx, f)
 }
 
 // Cursor returns the position of the last event published (see Hub.Cursor).

@@ -31,11 +31,18 @@ var allKinds = []string{
 // Event is one committed change, as read from the log.
 type Event struct {
 	Pos     Position
+	Pool    string // the pool's name
 	Kind    string
 	Token   string
 	LeaseID *int64
 	Holder  *string
 	At      time.Time
+	// Version is the token's version after the change: per token, strictly
+	// increasing and consecutive. Nil on rows written before pools existed.
+	Version *int64
+	// Actor made the change (an API key's name or a JWT's subject); nil for
+	// sweeps and with AUTH=off.
+	Actor *string
 	// data is the event's JSON, encoded once by the reader and shared by
 	// every consumer.
 	data []byte
@@ -44,10 +51,13 @@ type Event struct {
 // eventData is the JSON of an event on the stream.
 type eventData struct {
 	Kind    string  `json:"kind"`
+	Pool    string  `json:"pool"`
 	Token   string  `json:"token"`
 	TokenFP string  `json:"token_fp"`
 	LeaseID *int64  `json:"lease_id,omitempty"`
 	Holder  *string `json:"holder,omitempty"`
+	Version *int64  `json:"version,omitempty"`
+	Actor   *string `json:"actor,omitempty"`
 	At      string  `json:"at"`
 }
 
@@ -55,24 +65,40 @@ type eventData struct {
 const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 func eventFromRow(r eventsdb.ReadEventsRow) Event {
-	return NewEvent(Position{Xid: r.Xid, ID: r.ID}, r.Kind, r.Token, r.LeaseID, r.Holder, r.At)
+	return NewEvent(Event{
+		Pos: Position{Xid: r.Xid, ID: r.ID}, Pool: r.Pool, Kind: r.Kind, Token: r.Token,
+		LeaseID: r.LeaseID, Holder: r.Holder, At: r.At, Version: r.Version, Actor: r.Actor,
+	})
 }
 
-// NewEvent returns the event of one change, with its JSON encoded.
-func NewEvent(pos Position, kind, token string, leaseID *int64, holder *string, at time.Time) Event {
-	e := Event{Pos: pos, Kind: kind, Token: token, LeaseID: leaseID, Holder: holder, At: at}
-	// Marshalling strings, an *int64 and a *string cannot fail. JSON escapes
+// NewEvent returns e with its JSON encoded.
+func NewEvent(e Event) Event {
+	// Marshalling strings, *int64s and *strings cannot fail. JSON escapes
 	// every line break, so the data fits one SSE data line.
 	e.data, _ = json.Marshal(eventData{
-		Kind: e.Kind, Token: e.Token, TokenFP: Fingerprint(e.Token), LeaseID: e.LeaseID, Holder: e.Holder,
-		At: e.At.UTC().Format(timeLayout),
+		Kind: e.Kind, Pool: e.Pool, Token: e.Token, TokenFP: Fingerprint(e.Token), LeaseID: e.LeaseID, Holder: e.Holder,
+		Version: e.Version, Actor: e.Actor, At: e.At.UTC().Format(timeLayout),
 	})
 	return e
 }
 
-// Data returns the event's JSON: {"kind", "token", "lease_id"?, "holder"?,
-// "at"}, as the stream sends it. The slice is shared: do not modify it.
+// Data returns the event's JSON: {"kind", "pool", "token", "lease_id"?,
+// "holder"?, "version"?, "actor"?, "at"}, as the stream sends it. The slice
+// is shared: do not modify it.
 func (e Event) Data() []byte { return e.data }
+
+// Filter selects the events a subscriber receives: by kind and by pool.
+// The zero value selects every event.
+type Filter struct {
+	Kinds KindSet
+	// Pools names the pools selected; nil selects every pool.
+	Pools map[string]bool
+}
+
+// Has reports whether the filter selects ev.
+func (f Filter) Has(ev Event) bool {
+	return f.Kinds.Has(ev.Kind) && (f.Pools == nil || f.Pools[ev.Pool])
+}
 
 // KindSet selects kinds of event; the zero value selects every kind.
 type KindSet struct{ only map[string]bool }

@@ -54,7 +54,7 @@ func NewHub(bufSize int) *Hub {
 type Subscription struct {
 	C       <-chan Event
 	ch      chan Event
-	kinds   KindSet
+	filter  Filter
 	hub     *Hub
 	closed  bool // guarded by hub.mu
 	dropped bool // guarded by hub.mu
@@ -82,10 +82,10 @@ func (h *Hub) waitReady(ctx context.Context) error {
 	}
 }
 
-// Subscribe adds a subscriber for the kinds selected and returns the cursor
+// Subscribe adds a subscriber for the events f selects and returns the cursor
 // at that moment: the subscriber receives every selected event after it. It
 // waits for the reader's first cursor at start-up.
-func (h *Hub) Subscribe(ctx context.Context, kinds KindSet) (*Subscription, Position, error) {
+func (h *Hub) Subscribe(ctx context.Context, f Filter) (*Subscription, Position, error) {
 	if err := h.waitReady(ctx); err != nil {
 		return nil, Position{}, err
 	}
@@ -95,7 +95,7 @@ func (h *Hub) Subscribe(ctx context.Context, kinds KindSet) (*Subscription, Posi
 		return nil, Position{}, ErrClosed
 	}
 	ch := make(chan Event, h.bufSize)
-	s := &Subscription{C: ch, ch: ch, kinds: kinds, hub: h}
+	s := &Subscription{C: ch, ch: ch, filter: f, hub: h}
 	h.subs[s] = struct{}{}
 	if h.wake != nil {
 		h.wake()
@@ -204,7 +204,7 @@ func (h *Hub) Publish(batch []Event) {
 	h.cursor = batch[len(batch)-1].Pos
 	for s := range h.subs {
 		for _, ev := range batch {
-			if !s.kinds.Has(ev.Kind) {
+			if !s.filter.Has(ev) {
 				continue
 			}
 			select {

@@ -15,11 +15,11 @@ func TestHubDeliversInOrderAndFilters(t *testing.T) {
 	h := NewHub(16)
 	h.Start(Position{Xid: 10})
 	ctx := context.Background()
-	all, cur, err := h.Subscribe(ctx, KindSet{})
+	all, cur, err := h.Subscribe(ctx, Filter{})
 	if err != nil || cur != (Position{Xid: 10}) {
 		t.Fatalf("Subscribe = %v, %v", cur, err)
 	}
-	only, _, _ := h.Subscribe(ctx, mustKinds(t, "unblocked"))
+	only, _, _ := h.Subscribe(ctx, Filter{Kinds: mustKinds(t, "unblocked")})
 	h.Publish([]Event{testEvent(10, 1, KindAssigned), testEvent(10, 2, KindUnblocked), testEvent(11, 3, KindAssigned)})
 	for i, want := range []int64{1, 2, 3} {
 		if ev := <-all.C; ev.Pos.ID != want {
@@ -33,7 +33,7 @@ func TestHubDeliversInOrderAndFilters(t *testing.T) {
 		t.Fatalf("cursor %v", c)
 	}
 	// A late subscriber starts at the cursor.
-	_, cur, _ = h.Subscribe(ctx, KindSet{})
+	_, cur, _ = h.Subscribe(ctx, Filter{})
 	if cur != (Position{11, 3}) {
 		t.Fatalf("late subscriber starts at %v", cur)
 	}
@@ -46,8 +46,8 @@ func TestHubDropsSlowSubscriber(t *testing.T) {
 	h := NewHub(2)
 	h.Start(Position{})
 	ctx := context.Background()
-	slow, _, _ := h.Subscribe(ctx, KindSet{})
-	fast, _, _ := h.Subscribe(ctx, KindSet{})
+	slow, _, _ := h.Subscribe(ctx, Filter{})
+	fast, _, _ := h.Subscribe(ctx, Filter{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -88,7 +88,7 @@ func TestHubClose(t *testing.T) {
 	}
 	early := make(chan result, 1)
 	go func() {
-		s, _, err := h.Subscribe(ctx, KindSet{})
+		s, _, err := h.Subscribe(ctx, Filter{})
 		early <- result{s, err}
 	}()
 	h.Start(Position{Xid: 5})
@@ -100,14 +100,14 @@ func TestHubClose(t *testing.T) {
 	if _, ok := <-r.s.C; ok || r.s.Dropped() {
 		t.Fatal("close must end subscriptions, not as a drop")
 	}
-	if _, _, err := h.Subscribe(ctx, KindSet{}); err != ErrClosed {
+	if _, _, err := h.Subscribe(ctx, Filter{}); err != ErrClosed {
 		t.Fatalf("Subscribe after close: %v", err)
 	}
 	h.Publish([]Event{testEvent(6, 1, KindAssigned)}) // ignored, no panic
 	// A hub closed before it started does not keep subscribers waiting.
 	h2 := NewHub(4)
 	h2.Close()
-	if _, _, err := h2.Subscribe(ctx, KindSet{}); err != ErrClosed {
+	if _, _, err := h2.Subscribe(ctx, Filter{}); err != ErrClosed {
 		t.Fatalf("Subscribe on a hub closed before start: %v", err)
 	}
 }

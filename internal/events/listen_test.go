@@ -59,7 +59,7 @@ func TestListenConnectionKilled(t *testing.T) {
 			}
 			l, err := a.App.Service.Assign(ctx, tokens.AssignRequest{})
 			if err == nil {
-				err = a.App.Service.Unblock(ctx, l.Token, &l.LeaseID)
+				err = a.App.Service.Unblock(ctx, "", l.Token, &l.LeaseID)
 			}
 			if err != nil {
 				errs <- err

@@ -15,7 +15,7 @@ import (
 func TestListenerSurvivesIdlePings(t *testing.T) {
 	t.Parallel()
 	b, pool := startBus(t, events.Config{IdlePing: 20 * time.Millisecond, PollInterval: time.Hour})
-	sub, _, err := b.Subscribe(context.Background(), events.KindSet{})
+	sub, _, err := b.Subscribe(context.Background(), events.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func insertEvent(t *testing.T, tx pgx.Tx, token string) events.Position {
 	t.Helper()
 	var p events.Position
 	err := tx.QueryRow(context.Background(),
-		`INSERT INTO token_events (kind, token_id, token, pod) VALUES ('generated', 0, $1, 'test') RETURNING xid, id`,
+		`INSERT INTO token_events (pool_id, kind, token_id, token, pod) VALUES (1, 'generated', 0, $1, 'test') RETURNING xid, id`,
 		token).Scan(&p.Xid, &p.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestOutOfOrderCommitsDeliveredOnce(t *testing.T) {
 			t.Parallel()
 			b, pool := startBus(t, events.Config{PollInterval: 20 * time.Millisecond})
 			ctx := context.Background()
-			sub, _, err := b.Subscribe(ctx, events.KindSet{})
+			sub, _, err := b.Subscribe(ctx, events.Filter{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,7 +155,7 @@ func TestOtherDatabaseDoesNotHoldEventsBack(t *testing.T) {
 	t.Parallel()
 	b, pool := startBus(t, events.Config{})
 	ctx := context.Background()
-	sub, _, err := b.Subscribe(ctx, events.KindSet{})
+	sub, _, err := b.Subscribe(ctx, events.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}

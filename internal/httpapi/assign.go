@@ -28,7 +28,7 @@ type assignResponse struct {
 // parseAssign reads holder and ttl from the query and from an optional JSON
 // body; a field given in the body wins over the same query parameter.
 func parseAssign(c *gin.Context) (tokens.AssignRequest, time.Duration, error) {
-	var req tokens.AssignRequest
+	req := tokens.AssignRequest{Pool: poolOf(c)}
 	if h, ok := c.GetQuery("holder"); ok {
 		if h == "" {
 			return req, 0, badRequest("holder must not be empty")

@@ -72,7 +72,7 @@ func TestReaderNeverSeesTokenValues(t *testing.T) {
 	operator := pod.CreateKey(t, "operator-1", "operator", nil, nil)
 	// An old change in the log (written an hour ago), before anything else.
 	if _, err := pod.App.Pool.Exec(context.Background(),
-		`INSERT INTO token_events (kind, token_id, token, pod, at) VALUES ('generated', 0, 'ancient-secret-value', 'test', now() - interval '1 hour')`); err != nil {
+		`INSERT INTO token_events (pool_id, kind, token_id, token, pod, at) VALUES (1, 'generated', 0, 'ancient-secret-value', 'test', now() - interval '1 hour')`); err != nil {
 		t.Fatal(err)
 	}
 	values := []string{"licence-A-0001", "proxy 10.0.0.7:3128/eu"}

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tokenlease/tokenlease/internal/auth"
+	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
 // Auth configures who may call the API.
@@ -67,6 +68,11 @@ func (h *handlers) authenticate(c *gin.Context) {
 		return
 	}
 	c.Set(principalKey, p)
+	// The domain records the actor on leases and audit rows, and refuses a
+	// client another caller's live lease inside the statement that would
+	// change it.
+	c.Request = c.Request.WithContext(tokens.WithCaller(c.Request.Context(),
+		tokens.Caller{Actor: p.Name, OwnLeasesOnly: p.Role == auth.RoleClient}))
 	if r.events && !p.Role.ReadsTokenValues() {
 		c.Request = c.Request.WithContext(withStreamAccess(c.Request.Context(),
 			streamAccess{Redact: true, ResumeWindow: readerResumeWindow}))

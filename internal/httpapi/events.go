@@ -20,7 +20,7 @@ import (
 // (*events.Bus): the live feed, its cursor, the log behind it for resumes,
 // and the layer's shutdown.
 type EventSource interface {
-	Subscribe(ctx context.Context, kinds events.KindSet) (*events.Subscription, events.Position, error)
+	Subscribe(ctx context.Context, f events.Filter) (*events.Subscription, events.Position, error)
 	Cursor(ctx context.Context) (events.Position, error)
 	ReadUpTo(ctx context.Context, after, until events.Position, limit int) ([]events.Event, error)
 	Done() <-chan struct{}
@@ -49,13 +49,16 @@ func (o StreamOptions) withDefaults() StreamOptions {
 // errStreamClosed is the answer to a stream asked for while the pod shuts down.
 var errStreamClosed = fmt.Errorf("the event stream is shutting down: %w", events.ErrClosed)
 
-// streamer serves GET /tokens/events as Server-Sent Events:
+// streamer serves the event streams as Server-Sent Events (GET
+// /tokens/events: pool default; /pools/{pool}/tokens/events: that pool;
+// /events?pool=a&pool=b: the pools named, every pool when none is):
 //
 //	id: <xid>-<id>
 //	event: <kind>
-//	data: {"kind":..., "token":..., "lease_id":..., "holder":..., "at":...}
+//	data: {"kind":..., "pool":..., "token":..., "lease_id":..., "holder":..., "version":..., "actor":..., "at":...}
 //
-// ?kind=a,b (repeatable) filters by kind. Without Last-Event-ID the stream
+// ?kind=a,b (repeatable) filters by kind. Positions are those of the one
+// change log, so a Last-Event-ID from any of the streams resumes any other. Without Last-Event-ID the stream
 // starts now, at the reader's cursor; with it (the header, or
 // ?last_event_id= for clients that cannot set headers) the stream first
 // copies the missed rows from the log, then switches to the live feed,
@@ -66,6 +69,44 @@ var errStreamClosed = fmt.Errorf("the event stream is shutting down: %w", events
 type streamer struct {
 	src  EventSource
 	opts StreamOptions
+	// pools picks the pools a request streams (nil: every pool), or fails
+	// with ErrPoolNotFound.
+	pools func(c *gin.Context) (map[string]bool, error)
+}
+
+// stream serves the event stream of the pools that pools picks.
+func (h *handlers) stream(pools func(c *gin.Context) (map[string]bool, error)) gin.HandlerFunc {
+	return (&streamer{src: h.opts.Events, opts: h.opts.Stream.withDefaults(), pools: pools}).serve
+}
+
+// routePool picks the pool of a token route's stream: /tokens/events
+// streams pool default, /pools/{pool}/tokens/events that pool.
+func (h *handlers) routePool(c *gin.Context) (map[string]bool, error) {
+	name := poolOf(c)
+	if name == "" {
+		return map[string]bool{tokens.DefaultPool: true}, nil // always exists
+	}
+	if err := h.svc.CheckPool(c.Request.Context(), name); err != nil {
+		return nil, err
+	}
+	return map[string]bool{name: true}, nil
+}
+
+// queryPools picks the pools of GET /events: those named by ?pool= (each
+// must exist), or every pool when none is named.
+func (h *handlers) queryPools(c *gin.Context) (map[string]bool, error) {
+	names := c.QueryArray("pool")
+	if len(names) == 0 {
+		return nil, nil
+	}
+	pools := make(map[string]bool, len(names))
+	for _, name := range names {
+		if err := h.svc.CheckPool(c.Request.Context(), name); err != nil {
+			return nil, err
+		}
+		pools[name] = true
+	}
+	return pools, nil
 }
 
 // maxChunk bounds how much the stream buffers before it writes and flushes.
@@ -83,6 +124,12 @@ func (s *streamer) serve(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
+	pools, err := s.pools(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	filter := events.Filter{Kinds: kinds, Pools: pools}
 	resumeFrom, resume := c.GetHeader("Last-Event-ID"), false
 	if resumeFrom == "" {
 		resumeFrom = c.Query("last_event_id")
@@ -113,7 +160,7 @@ func (s *streamer) serve(c *gin.Context) {
 			if err != nil || !last.Before(cur) {
 				break
 			}
-			n, err := s.copyLog(ctx, w, kinds, &last, cur)
+			n, err := s.copyLog(ctx, w, filter, &last, cur)
 			if err != nil {
 				s.endBroken(ctx, err)
 				return
@@ -123,7 +170,7 @@ func (s *streamer) serve(c *gin.Context) {
 			}
 		}
 	}
-	sub, cur, err := s.src.Subscribe(ctx, kinds)
+	sub, cur, err := s.src.Subscribe(ctx, filter)
 	if err != nil {
 		if !resume {
 			writeError(c, errStreamClosed)
@@ -133,7 +180,7 @@ func (s *streamer) serve(c *gin.Context) {
 	defer sub.Close()
 	if resume {
 		if last.Before(cur) {
-			if _, err := s.copyLog(ctx, w, kinds, &last, cur); err != nil {
+			if _, err := s.copyLog(ctx, w, filter, &last, cur); err != nil {
 				s.endBroken(ctx, err)
 				return
 			}
@@ -210,7 +257,7 @@ func (s *streamer) shallow(c *gin.Context, last events.Position, window time.Dur
 
 // copyLog sends the selected rows after *last and not past until, read from
 // the log in batches, moving *last; it returns how many rows it read.
-func (s *streamer) copyLog(ctx context.Context, w *sseWriter, kinds events.KindSet, last *events.Position, until events.Position) (int, error) {
+func (s *streamer) copyLog(ctx context.Context, w *sseWriter, filter events.Filter, last *events.Position, until events.Position) (int, error) {
 	total := 0
 	for {
 		select {
@@ -223,7 +270,7 @@ func (s *streamer) copyLog(ctx context.Context, w *sseWriter, kinds events.KindS
 			return total, err
 		}
 		for _, ev := range evs {
-			if kinds.Has(ev.Kind) {
+			if filter.Has(ev) {
 				w.event(ev)
 			}
 			*last = ev.Pos

@@ -14,6 +14,7 @@ import (
 	"github.com/tokenlease/tokenlease/internal/apptest"
 	"github.com/tokenlease/tokenlease/internal/events"
 	"github.com/tokenlease/tokenlease/internal/httpapi"
+	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
 // gatedWriter is a ResponseWriter whose writes can be held, like a client
@@ -71,7 +72,7 @@ func (hubSource) ReadUpTo(context.Context, events.Position, events.Position, int
 }
 
 func testEvent(xid, id int64, kind string) events.Event {
-	return events.NewEvent(events.Position{Xid: xid, ID: id}, kind, "t", nil, nil, time.Unix(0, 0))
+	return events.NewEvent(events.Event{Pos: events.Position{Xid: xid, ID: id}, Pool: tokens.DefaultPool, Kind: kind, Token: "t", At: time.Unix(0, 0)})
 }
 
 // testStream is the API with only its event stream, fed by h.

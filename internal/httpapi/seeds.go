@@ -24,24 +24,24 @@ func registerSeedRoutes(r *gin.Engine, h *handlers) {
 	// First seed.
 	t.POST("/generate", h.nestGenerate)
 	t.GET("/assign", h.nestAssign)
-	t.POST("/unblock", h.nestRef(func(c *gin.Context, token string) error { return h.svc.Unblock(c.Request.Context(), token, nil) },
+	t.POST("/unblock", h.nestRef(func(c *gin.Context, token string) error { return h.svc.Unblock(c.Request.Context(), "", token, nil) },
 		http.StatusCreated, "Token unblocked", "Token not found or already unblocked"))
-	t.DELETE("/delete", h.nestRef(func(c *gin.Context, token string) error { return h.svc.Delete(c.Request.Context(), token) },
+	t.DELETE("/delete", h.nestRef(func(c *gin.Context, token string) error { return h.svc.Delete(c.Request.Context(), "", token) },
 		http.StatusOK, "Token deleted", "Token not found"))
 	t.PUT("/keep-alive", h.nestRef(h.seedKeepAlive, http.StatusOK, "Token keep-alive extended", "Token not found"))
 	// Second seed.
 	t.POST("/generateToken", h.fastGenerate)
 	t.GET("/acquireToken", h.fastAcquire)
 	t.PUT("/keepAlive", h.fastRef(h.seedKeepAlive, "token keep-alive extended"))
-	unblock := h.fastRef(func(c *gin.Context, token string) error { return h.svc.Unblock(c.Request.Context(), token, nil) }, "token unblocked")
+	unblock := h.fastRef(func(c *gin.Context, token string) error { return h.svc.Unblock(c.Request.Context(), "", token, nil) }, "token unblocked")
 	t.PUT("/unblock", unblock)
 	t.PUT("/unblockToken", unblock)
-	t.DELETE("/deleteToken", h.fastRef(func(c *gin.Context, token string) error { return h.svc.Delete(c.Request.Context(), token) }, "token deleted"))
+	t.DELETE("/deleteToken", h.fastRef(func(c *gin.Context, token string) error { return h.svc.Delete(c.Request.Context(), "", token) }, "token deleted"))
 	t.DELETE("/deleteExpiredToken", h.fastDeleteExpired)
 }
 
 func (h *handlers) seedKeepAlive(c *gin.Context, token string) error {
-	_, err := h.svc.KeepAlive(c.Request.Context(), token, nil)
+	_, err := h.svc.KeepAlive(c.Request.Context(), "", token, nil)
 	return err
 }
 
@@ -116,7 +116,7 @@ func (h *handlers) nestGenerate(c *gin.Context) {
 		nestBadRequest(c, "count must be a positive integer")
 		return
 	}
-	created, err := h.svc.Generate(c.Request.Context(), n)
+	created, err := h.svc.Generate(c.Request.Context(), "", n)
 	if err != nil {
 		nestFail(c, err)
 		return
@@ -196,7 +196,7 @@ func fastFail(c *gin.Context, err error) {
 }
 
 func (h *handlers) fastGenerate(c *gin.Context) {
-	if _, err := h.svc.Generate(c.Request.Context(), 1); err != nil {
+	if _, err := h.svc.Generate(c.Request.Context(), "", 1); err != nil {
 		fastFail(c, err)
 		return
 	}

@@ -64,6 +64,7 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	r.GET("/readyz", h.ready)
 	apidoc.Register(r) // /openapi.json, /docs
 
+	registerPools(r, h)
 	words := h.words
 	words.add("POST", "generate", h.generate)
 	words.add("POST", "import", h.importTokens)
@@ -75,14 +76,17 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	words.add("PUT", "keep-alive", h.keepAlive)
 	words.add("GET", "stats", h.stats)
 	if opts.Events != nil {
-		words.add("GET", "events", (&streamer{src: opts.Events, opts: opts.Stream.withDefaults()}).serve)
+		words.add("GET", "events", h.stream(h.routePool))
+		r.GET("/events", h.stream(h.queryPools))
 	}
-	t := r.Group("/tokens")
-	words.register(t)
-	// GET and DELETE of a route word reach these routes too: they answer
-	// 405 (no token has a route word as its value).
-	t.GET("/:token", h.get)
-	t.DELETE("/:token", h.deleteByPath)
+	// The routes of section 2, for pool default and under every pool.
+	for _, t := range []*gin.RouterGroup{r.Group("/tokens"), r.Group("/pools/:pool/tokens")} {
+		words.register(t)
+		// GET and DELETE of a route word reach these routes too: they
+		// answer 405 (no token has a route word as its value).
+		t.GET("/:token", h.get)
+		t.DELETE("/:token", h.deleteByPath)
+	}
 	registerSeedRoutes(r, h)
 	h.adminKeyRoutes(r)
 	return r
@@ -140,6 +144,10 @@ func (h *handlers) routeWordMethod(c *gin.Context) bool {
 	writeError(c, errMethodNotAllowed)
 	return true
 }
+
+// poolOf is the pool a token route addresses: the path's, or "" (default)
+// under /tokens.
+func poolOf(c *gin.Context) string { return c.Param("pool") }
 
 func (h *handlers) ready(c *gin.Context) {
 	if h.opts.Ready != nil {

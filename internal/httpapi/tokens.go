@@ -28,7 +28,7 @@ func (h *handlers) generate(c *gin.Context) {
 		writeError(c, badRequest("count is required"))
 		return
 	}
-	created, err := h.svc.Generate(c.Request.Context(), *req.Count)
+	created, err := h.svc.Generate(c.Request.Context(), poolOf(c), *req.Count)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -55,7 +55,7 @@ func (h *handlers) importTokens(c *gin.Context) {
 		writeError(c, badRequest("tokens is required"))
 		return
 	}
-	imported, existing, err := h.svc.Import(c.Request.Context(), req.Tokens)
+	imported, existing, err := h.svc.Import(c.Request.Context(), poolOf(c), req.Tokens)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -103,7 +103,7 @@ func (h *handlers) unblock(c *gin.Context) {
 		err = checkLeaseRule(c, ref.LeaseID != nil)
 	}
 	if err == nil {
-		err = h.svc.Unblock(c.Request.Context(), *ref.Token, ref.LeaseID)
+		err = h.svc.Unblock(c.Request.Context(), poolOf(c), *ref.Token, ref.LeaseID)
 	}
 	if err != nil {
 		writeError(c, err)
@@ -147,7 +147,7 @@ func (h *handlers) keepAlive(c *gin.Context) {
 		err = checkLeaseRule(c, ref.LeaseID != nil)
 	}
 	if err == nil {
-		st, err = h.svc.KeepAlive(c.Request.Context(), *ref.Token, ref.LeaseID)
+		st, err = h.svc.KeepAlive(c.Request.Context(), poolOf(c), *ref.Token, ref.LeaseID)
 	}
 	if err != nil {
 		writeError(c, err)
@@ -176,26 +176,42 @@ func (h *handlers) deleteByPath(c *gin.Context) {
 	}
 	token, ok := pathToken(c)
 	if !ok {
-		writeError(c, tokens.ErrNotFound)
+		h.notFound(c)
 		return
 	}
 	h.deleteToken(c, token)
 }
 
-// pathToken reads {token} of /tokens/{token} from the escaped path and
-// unescapes it by path rules: gin unescapes path values by query rules, which
-// turn a '+' into a space. A value that cannot be a token (too long, control
-// characters, a route word) is not ok: these routes answer only not_found.
+// pathToken reads {token} of /tokens/{token} or /pools/{pool}/tokens/{token}
+// from the escaped path and unescapes it by path rules: gin unescapes path
+// values by query rules, which turn a '+' into a space. A value that cannot
+// be a token (too long, control characters, a route word) is not ok: these
+// routes answer only not_found (or pool_not_found).
 func pathToken(c *gin.Context) (string, bool) {
-	token, err := url.PathUnescape(strings.TrimPrefix(c.Request.URL.EscapedPath(), "/tokens/"))
+	p := c.Request.URL.EscapedPath()
+	if rest, ok := strings.CutPrefix(p, "/pools/"); ok {
+		_, p, _ = strings.Cut(rest, "/") // drop the pool's segment
+		p = "/" + p
+	}
+	token, err := url.PathUnescape(strings.TrimPrefix(p, "/tokens/"))
 	if err != nil || tokens.ValidateValue(token) != nil {
 		return "", false
 	}
 	return token, true
 }
 
+// notFound answers a path that can name no token: pool_not_found when the
+// pool does not exist, not_found otherwise.
+func (h *handlers) notFound(c *gin.Context) {
+	if err := h.svc.CheckPool(c.Request.Context(), poolOf(c)); err != nil {
+		writeError(c, err)
+		return
+	}
+	writeError(c, tokens.ErrNotFound)
+}
+
 func (h *handlers) deleteToken(c *gin.Context, token string) {
-	if err := h.svc.Delete(c.Request.Context(), token); err != nil {
+	if err := h.svc.Delete(c.Request.Context(), poolOf(c), token); err != nil {
 		writeError(c, err)
 		return
 	}
@@ -208,10 +224,10 @@ func (h *handlers) get(c *gin.Context) {
 	}
 	token, ok := pathToken(c)
 	if !ok {
-		writeError(c, tokens.ErrNotFound)
+		h.notFound(c)
 		return
 	}
-	st, err := h.svc.Get(c.Request.Context(), token)
+	st, err := h.svc.Get(c.Request.Context(), poolOf(c), token)
 	if err != nil {
 		writeError(c, err)
 		return
@@ -226,7 +242,7 @@ type statsResponse struct {
 }
 
 func (h *handlers) stats(c *gin.Context) {
-	st, err := h.svc.Stats(c.Request.Context())
+	st, err := h.svc.Stats(c.Request.Context(), poolOf(c))
 	if err != nil {
 		writeError(c, err)
 		return

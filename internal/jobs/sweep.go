@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
-// SweepWorker frees lapsed leases and deletes dead tokens in index-driven
+// SweepWorker deletes dead tokens and frees lapsed leases in index-driven
 // batches, until a batch comes back short or the time budget is spent (the
 // next run goes on from there).
 type SweepWorker struct {
@@ -22,14 +23,16 @@ type SweepWorker struct {
 
 // Work implements river.Worker.
 func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	// Dead rows first: until they are gone, every lapsed-lease probe (the
+	// sweep's and the claims') reads past them.
 	deadline := time.Now().Add(w.budget)
-	released, err := w.drain(ctx, deadline, w.svc.SweepLapsedLeases)
+	expired, err := w.drain(ctx, deadline, w.svc.SweepDeadTokens)
 	if err != nil {
 		return err
 	}
-	expired, err := w.drain(ctx, deadline, w.svc.SweepDeadTokens)
-	if released > 0 || expired > 0 {
-		slog.Info("swept tokens", "released", released, "expired", expired)
+	lapsed, err := w.drain(ctx, deadline, w.svc.SweepLapsedLeases)
+	if lapsed > 0 || expired > 0 {
+		slog.Info("swept tokens", "lapsed", lapsed, "expired", expired)
 	}
 	return err
 }
@@ -51,19 +54,30 @@ type PartitionArgs struct{}
 // Kind implements river.JobArgs.
 func (PartitionArgs) Kind() string { return "tokenlease_audit_partitions" }
 
-// PartitionWorker keeps a week of daily audit partitions ahead and drops the
-// partitions older than the retention.
+// PartitionWorker keeps a week of daily audit partitions ahead, drops the
+// partitions older than the retention and trims the default partition.
 type PartitionWorker struct {
 	river.WorkerDefaults[PartitionArgs]
 	svc       *tokens.Service
 	retention time.Duration
 }
 
+// upkeepRetry is how long the upkeep waits before it tries again a step that
+// found a lock held elsewhere (an open reader of token_events, say).
+const upkeepRetry = time.Minute
+
 // Work implements river.Worker.
 func (w *PartitionWorker) Work(ctx context.Context, _ *river.Job[PartitionArgs]) error {
-	created, dropped, err := w.svc.MaintainEventPartitions(ctx, 7, w.retention)
-	if created > 0 || dropped > 0 {
-		slog.Info("maintained audit partitions", "created", created, "dropped", dropped)
+	up, err := w.svc.MaintainEventPartitions(ctx, 7, w.retention)
+	if up.Created > 0 || up.Dropped > 0 || up.DefaultDeleted > 0 {
+		slog.Info("maintained audit partitions", "created", up.Created, "dropped", up.Dropped,
+			"default_rows_deleted", up.DefaultDeleted)
+	}
+	if errors.Is(err, tokens.ErrUpkeepBusy) {
+		// A snooze does not count as a failed attempt: the upkeep keeps
+		// trying until the lock holder is gone.
+		slog.Info("audit partition upkeep found a lock held elsewhere; will retry", "in", upkeepRetry)
+		return river.JobSnooze(upkeepRetry)
 	}
 	return err
 }

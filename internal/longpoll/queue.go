@@ -110,21 +110,30 @@ func (q *waitQueue) len() int {
 	return q.l.Len()
 }
 
-// freedIn counts the tokens a batch of events leaves free: those generated,
+// freedIn counts, per pool, the tokens a batch of events leaves free: those generated,
 // imported, unblocked or released and not assigned, deleted or expired again
 // later in the same batch.
-func freedIn(batch []events.Event) int {
-	var free map[string]bool
+func freedIn(batch []events.Event) map[string]int {
+	type key struct{ pool, token string }
+	var free map[key]bool
 	for _, ev := range batch {
+		k := key{ev.Pool, ev.Token}
 		switch ev.Kind {
 		case events.KindUnblocked, events.KindReleased, events.KindGenerated, events.KindImported:
 			if free == nil {
-				free = make(map[string]bool)
+				free = make(map[key]bool)
 			}
-			free[ev.Token] = true
+			free[k] = true
 		case events.KindAssigned, events.KindDeleted, events.KindExpired:
-			delete(free, ev.Token) // a no-op on a nil map
+			delete(free, k) // a no-op on a nil map
 		}
 	}
-	return len(free)
+	if len(free) == 0 {
+		return nil
+	}
+	perPool := make(map[string]int)
+	for k := range free {
+		perPool[k.pool]++
+	}
+	return perPool
 }

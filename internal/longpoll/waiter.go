@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/tokenlease/tokenlease/internal/events"
@@ -12,9 +13,9 @@ import (
 
 // Assigner is what the long-poll needs of the domain: *tokens.Service.
 type Assigner interface {
-	ValidateAssign(req tokens.AssignRequest) error
+	ValidateAssign(ctx context.Context, req tokens.AssignRequest) error
 	Assign(ctx context.Context, req tokens.AssignRequest) (tokens.Lease, error)
-	Unblock(ctx context.Context, token string, leaseID *int64) error
+	Unblock(ctx context.Context, pool, token string, leaseID *int64) error
 }
 
 // Changes is what the long-poll needs of the events layer: *events.Bus.
@@ -27,7 +28,9 @@ type Changes interface {
 // Waiter serves assign?wait= (httpapi.Waiter): when no token is free it waits
 // for the change log to show one freed, on any pod, and assigns it.
 //
-//   - Waiters of one pod are served first come, first served (a newcomer
+//   - Waiters wait per pool: a token freed in one pool wakes only waiters of
+//     that pool, and a waiter only ever assigns in its own pool.
+//   - Waiters of one pod and pool are served first come, first served (a newcomer
 //     does not assign ahead of those already waiting), and a wake-up wakes
 //     only as many waiters as tokens were freed (waitQueue).
 //   - The assign runs to completion even if the client goes away meanwhile,
@@ -41,8 +44,10 @@ type Waiter struct {
 	svc    Assigner
 	wake   func() // asks the events layer to catch up; nil in unit tests
 	done   <-chan struct{}
-	queue  waitQueue
 	logger *slog.Logger
+
+	mu     sync.Mutex
+	queues map[string]*waitQueue // by pool name
 }
 
 // assignTimeout bounds one assign made on a waiter's behalf, which does not
@@ -56,21 +61,53 @@ func New(changes Changes, svc Assigner, logger *slog.Logger) *Waiter {
 		logger = slog.Default()
 	}
 	w := &Waiter{svc: svc, wake: changes.Kick, done: changes.Done(), logger: logger}
-	changes.Observe(w.observe, func() bool { return w.queue.len() > 0 })
+	changes.Observe(w.observe, func() bool { return w.Waiting() > 0 })
 	return w
 }
 
-// Waiting returns how many assigns wait for a token.
-func (w *Waiter) Waiting() int { return w.queue.len() }
+// Waiting returns how many assigns wait for a token, in every pool.
+func (w *Waiter) Waiting() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, q := range w.queues {
+		n += q.len()
+	}
+	return n
+}
 
-// observe is the events layer's call with each batch of events: it wakes one
-// waiter per freed token. It never blocks.
+// queueOf returns the wait queue of pool, making it at its first use.
+func (w *Waiter) queueOf(pool string) *waitQueue {
+	if pool == "" {
+		pool = tokens.DefaultPool
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.queues[pool]
+	if q == nil {
+		if w.queues == nil {
+			w.queues = map[string]*waitQueue{}
+		}
+		q = &waitQueue{}
+		w.queues[pool] = q
+	}
+	return q
+}
+
+// observe is the events layer's call with each batch of events: in each
+// pool, it wakes one waiter of that pool per token freed there. It never
+// blocks.
 func (w *Waiter) observe(batch []events.Event) {
-	if w.queue.len() == 0 {
+	if w.Waiting() == 0 {
 		return
 	}
-	if n := freedIn(batch); n > 0 {
-		w.queue.wakeUp(n)
+	for pool, n := range freedIn(batch) {
+		w.mu.Lock()
+		q := w.queues[pool]
+		w.mu.Unlock()
+		if q != nil {
+			q.wakeUp(n)
+		}
 	}
 }
 
@@ -79,13 +116,14 @@ func (w *Waiter) AssignWait(ctx context.Context, req tokens.AssignRequest, wait 
 	if wait <= 0 {
 		return w.assign(ctx, req)
 	}
-	if err := w.svc.ValidateAssign(req); err != nil {
+	if err := w.svc.ValidateAssign(ctx, req); err != nil {
 		return tokens.Lease{}, err // refused at once, even behind other waiters
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	me, assignNow := w.queue.join()
-	defer w.queue.leave(me)
+	queue := w.queueOf(req.Pool)
+	me, assignNow := queue.join()
+	defer queue.leave(me)
 	if w.wake != nil {
 		w.wake() // the reader may idle behind the head while nobody waits
 	}
@@ -98,7 +136,7 @@ func (w *Waiter) AssignWait(ctx context.Context, req tokens.AssignRequest, wait 
 			if w.closed() {
 				return tokens.Lease{}, tokens.ErrUnavailable
 			}
-			if w.queue.idle(me) {
+			if queue.idle(me) {
 				continue
 			}
 		}
@@ -140,7 +178,7 @@ func (w *Waiter) assign(ctx context.Context, req tokens.AssignRequest) (tokens.L
 	}
 	if ctx.Err() != nil {
 		id := lease.LeaseID
-		if uerr := w.svc.Unblock(cctx, lease.Token, &id); uerr != nil {
+		if uerr := w.svc.Unblock(cctx, req.Pool, lease.Token, &id); uerr != nil {
 			w.logger.Warn("longpoll: cannot release the lease of a client that went away; it lapses by its TTL",
 				"lease_id", id, "error", uerr)
 		}

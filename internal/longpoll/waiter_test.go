@@ -25,7 +25,7 @@ type fakeAssigner struct {
 	hold     func(ctx context.Context)
 }
 
-func (f *fakeAssigner) ValidateAssign(req tokens.AssignRequest) error {
+func (f *fakeAssigner) ValidateAssign(_ context.Context, req tokens.AssignRequest) error {
 	if req.Holder == "bad" {
 		return tokens.ErrInvalidRequest
 	}
@@ -50,7 +50,7 @@ func (f *fakeAssigner) Assign(ctx context.Context, _ tokens.AssignRequest) (toke
 	return tokens.Lease{Token: fmt.Sprintf("tok-%d", f.next), LeaseID: f.next}, nil
 }
 
-func (f *fakeAssigner) Unblock(_ context.Context, _ string, leaseID *int64) error {
+func (f *fakeAssigner) Unblock(_ context.Context, _, _ string, leaseID *int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.unblocks = append(f.unblocks, *leaseID)
@@ -92,7 +92,7 @@ func (q *waitQueue) idleWaiters() int {
 func freed(n int) []events.Event {
 	evs := make([]events.Event, n)
 	for i := range evs {
-		evs[i] = events.Event{Kind: events.KindUnblocked, Token: fmt.Sprintf("freed-%d", i)}
+		evs[i] = events.Event{Pool: tokens.DefaultPool, Kind: events.KindUnblocked, Token: fmt.Sprintf("freed-%d", i)}
 	}
 	return evs
 }
@@ -115,7 +115,7 @@ func TestWaiterFIFOWithoutStampede(t *testing.T) {
 			l, err := w.AssignWait(context.Background(), tokens.AssignRequest{}, 3*time.Second)
 			results <- waitResult{i, l, err}
 		}()
-		wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queue.idleWaiters() == i+1 })
+		wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queueOf("").idleWaiters() == i+1 })
 	}
 	f.add(2)
 	w.observe(freed(2))
@@ -138,7 +138,7 @@ func TestWaiterFIFOWithoutStampede(t *testing.T) {
 			t.Fatalf("waiter %d: %v, want no free token after the wait", r.i, r.err)
 		}
 	}
-	if w.queue.len() != 0 {
+	if w.queueOf("").len() != 0 {
 		t.Fatal("waiters left in the queue")
 	}
 }
@@ -150,7 +150,7 @@ func TestWaiterRefusesBadRequestAtOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go w.AssignWait(ctx, tokens.AssignRequest{}, time.Minute) //nolint:errcheck // ends with the test
-	wait.Eventually(t, 5*time.Second, "a waiter to sleep", func() bool { return w.queue.idleWaiters() == 1 })
+	wait.Eventually(t, 5*time.Second, "a waiter to sleep", func() bool { return w.queueOf("").idleWaiters() == 1 })
 	start := time.Now()
 	_, err := w.AssignWait(context.Background(), tokens.AssignRequest{Holder: "bad"}, time.Minute)
 	if !errors.Is(err, tokens.ErrInvalidRequest) || time.Since(start) > 5*time.Second {
@@ -225,15 +225,15 @@ func TestWaiterDisconnectWhileWaiting(t *testing.T) {
 		_, err := w.AssignWait(ctx, tokens.AssignRequest{}, time.Minute)
 		res <- err
 	}()
-	wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queue.idleWaiters() == 1 })
+	wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queueOf("").idleWaiters() == 1 })
 	cancel()
 	if err := <-res; !errors.Is(err, context.Canceled) {
 		t.Fatalf("AssignWait: %v", err)
 	}
 	f.add(1)
 	w.observe(freed(1)) // nobody is left to wake
-	if assigns, _ := f.counts(); assigns != 1 || w.queue.len() != 0 {
-		t.Fatalf("%d claims and %d waiters after the client left", assigns, w.queue.len())
+	if assigns, _ := f.counts(); assigns != 1 || w.queueOf("").len() != 0 {
+		t.Fatalf("%d claims and %d waiters after the client left", assigns, w.queueOf("").len())
 	}
 }
 
@@ -246,7 +246,7 @@ func TestWaiterShutdown(t *testing.T) {
 		_, err := w.AssignWait(context.Background(), tokens.AssignRequest{}, time.Minute)
 		res <- err
 	}()
-	wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queue.idleWaiters() == 1 })
+	wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queueOf("").idleWaiters() == 1 })
 	close(done)
 	if err := <-res; !errors.Is(err, tokens.ErrUnavailable) {
 		t.Fatalf("AssignWait after shutdown: %v", err)

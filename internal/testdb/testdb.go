@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/testcontainers/testcontainers-go"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
@@ -44,9 +46,8 @@ var (
 	serverURL  string
 	serverErr  error
 
-	templateOnce sync.Once
+	templateMu   sync.Mutex
 	templateName string
-	templateErr  error
 )
 
 // NewURL returns the URL of a new, migrated database that is dropped when the
@@ -54,7 +55,7 @@ var (
 func NewURL(t testing.TB) string {
 	t.Helper()
 	admin := adminURL(t)
-	tpl := template(t, admin)
+	tpl := template(t, admin, "")
 
 	name := "tl_test_" + randomSuffix()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -64,8 +65,18 @@ func NewURL(t testing.TB) string {
 		t.Fatalf("testdb: connect: %v", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s",
-		pgx.Identifier{name}.Sanitize(), pgx.Identifier{tpl}.Sanitize())); err != nil {
+	clone := func(tpl string) error {
+		_, err := conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s",
+			pgx.Identifier{name}.Sanitize(), pgx.Identifier{tpl}.Sanitize()))
+		return err
+	}
+	err = clone(tpl)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
+		// Another run's `make test` dropped the template when it finished.
+		err = clone(template(t, admin, tpl))
+	}
+	if err != nil {
 		t.Fatalf("testdb: clone template: %v", err)
 	}
 	t.Cleanup(func() {
@@ -154,29 +165,66 @@ func startContainer() (u string, err error) {
 
 // template returns the name of the migrated template database for the
 // current schema, building it once (under an advisory lock, since several
-// test binaries run at once).
-func template(t testing.TB, admin string) string {
+// test binaries run at once), or again when it is still named gone.
+func template(t testing.TB, admin, gone string) string {
 	t.Helper()
-	templateOnce.Do(func() { templateName, templateErr = buildTemplate(admin) })
-	if templateErr != nil {
-		t.Fatalf("testdb: template: %v", templateErr)
+	templateMu.Lock()
+	defer templateMu.Unlock()
+	if templateName == "" || templateName == gone {
+		name, err := buildTemplate(admin)
+		if err != nil {
+			t.Fatalf("testdb: template: %v", err)
+		}
+		templateName = name
 	}
 	return templateName
+}
+
+// templateLock serialises building and dropping template databases across
+// processes.
+const templateLock = 7245002
+
+// DropTemplate drops the template database of the current schema, if the
+// server named by TEST_DATABASE_URL (or the local one) holds it. make test
+// calls it once every test package has finished; a test binary that still
+// clones it keeps it (DROP DATABASE refuses while it is in use).
+func DropTemplate(ctx context.Context) error {
+	admin := os.Getenv("TEST_DATABASE_URL")
+	if admin == "" {
+		admin = defaultServerURL
+	}
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return nil // no server, no template
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", templateLock); err != nil {
+		return err
+	}
+	// A test binary may carry no module versions (then River's is not part
+	// of the hash) while this command's binary does: drop both names.
+	for _, h := range []string{schemaHash(true), schemaHash(false)} {
+		name := "tl_template_" + h
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func buildTemplate(admin string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	name := "tl_template_" + schemaHash()
+	name := "tl_template_" + schemaHash(true)
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(7245002)"); err != nil {
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", templateLock); err != nil {
 		return "", err
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(7245002)") //nolint:errcheck // ends with the session
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", templateLock) //nolint:errcheck // ends with the session
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
 		return "", err
@@ -209,8 +257,9 @@ func buildTemplate(admin string) (string, error) {
 }
 
 // schemaHash names the template after everything that shapes the schema: our
-// migrations and River's version.
-func schemaHash() string {
+// migrations and, with river and where the binary records it, River's
+// version.
+func schemaHash(river bool) string {
 	h := sha256.New()
 	fs.WalkDir(migrations.FS, ".", func(path string, d fs.DirEntry, err error) error { //nolint:errcheck // embedded FS
 		if err == nil && !d.IsDir() {
@@ -219,7 +268,7 @@ func schemaHash() string {
 		}
 		return nil
 	})
-	if info, ok := debug.ReadBuildInfo(); ok {
+	if info, ok := debug.ReadBuildInfo(); ok && river {
 		for _, dep := range info.Deps {
 			if dep.Path == "github.com/riverqueue/river" {
 				fmt.Fprint(h, dep.Version)

@@ -20,37 +20,60 @@ const DefaultBatchMax = 64
 // client hanging up must not fail the others.
 const batchTimeout = 30 * time.Second
 
-// leaseRef is an unblock or keep-alive request: a token and, optionally, the
-// lease id it must name.
-type leaseRef struct {
-	token   string
-	leaseID *int64
+// refArrays are the requests of an unblock or keep-alive batch, laid out
+// for the batched statement.
+type refArrays struct {
+	tokens   []string
+	leaseIDs []int64  // 0 where a request named none
+	actors   []string // '' where the caller has none
+	ownOnly  []bool
 }
 
-func (r leaseRef) key() string { return r.token }
-
-// leaseArrays lays out the requests for a batched statement: lease id 0 where
-// a request named none.
-func leaseArrays[Res any](calls []*batchCall[leaseRef, Res]) (tokens []string, leaseIDs []int64) {
-	tokens = make([]string, len(calls))
-	leaseIDs = make([]int64, len(calls))
-	for i, c := range calls {
-		tokens[i] = c.req.token
-		if c.req.leaseID != nil {
-			leaseIDs[i] = *c.req.leaseID
-		}
+func leaseArrays[Res any](calls []*batchCall[leaseRef, Res]) refArrays {
+	a := refArrays{
+		tokens: make([]string, len(calls)), leaseIDs: make([]int64, len(calls)),
+		actors: make([]string, len(calls)), ownOnly: make([]bool, len(calls)),
 	}
-	return tokens, leaseIDs
+	for i, c := range calls {
+		a.tokens[i] = c.req.token
+		if c.req.leaseID != nil {
+			a.leaseIDs[i] = *c.req.leaseID
+		}
+		a.actors[i], a.ownOnly[i] = c.req.caller.Actor, c.req.caller.OwnLeasesOnly
+	}
+	return a
 }
 
-// initBatchers sets up the per-pod batchers of the hot path when batching is
-// on: concurrent assigns share one ClaimBatch statement, concurrent unblocks
-// one ReleaseBatch statement and concurrent keep-alives one KeepAliveBatch
-// statement (never two requests for one token in an unblock or keep-alive
-// batch).
+// poolBatchers are the batchers of one pool: a batched statement serves one
+// pool only (every hot statement names one pool), and each pool's batchers
+// lead their own statements, so a busy pool never holds a quiet one's
+// requests back, nor does one pool's empty answer delay another's.
+type poolBatchers struct {
+	assigns    *batcher[claimReq, Lease]
+	unblocks   *batcher[leaseRef, struct{}]
+	keepAlives *batcher[leaseRef, TokenState]
+}
+
+// batchersOf returns the batchers of pool id, making them at its first use.
+func (s *Service) batchersOf(id int32) *poolBatchers {
+	if b, ok := s.batchers.Load(id); ok {
+		return b.(*poolBatchers)
+	}
+	b, _ := s.batchers.LoadOrStore(id, &poolBatchers{
+		assigns:    newBatcher(s.batchMax, nil, s.runAssignBatch),
+		unblocks:   newBatcher(s.batchMax, leaseRef.key, s.runUnblockBatch),
+		keepAlives: newBatcher(s.batchMax, leaseRef.key, s.runKeepAliveBatch),
+	})
+	return b.(*poolBatchers)
+}
+
+// initBatchers sets up batching when it is on: concurrent assigns of one
+// pool share one ClaimBatch statement, concurrent unblocks one ReleaseBatch
+// statement and concurrent keep-alives one KeepAliveBatch statement (never
+// two requests for one token in an unblock or keep-alive batch).
 //
-// The batched statements run on a few connections of their own (one per
-// batcher: each has at most one statement in flight) whose sessions use
+// The batched statements run on a few connections of their own (each
+// batcher has at most one statement in flight) whose sessions use
 // generic plans. PostgreSQL would otherwise plan them afresh on every
 // execution: their LIMIT is the batch size, a parameter, which makes the
 // generic plan look costlier than any custom one, and planning the statement
@@ -60,22 +83,24 @@ func (s *Service) initBatchers() {
 	if !s.settings.Batching {
 		return
 	}
-	max := s.settings.BatchMax
-	if max <= 0 {
-		max = DefaultBatchMax
+	s.batching = true
+	s.batchMax = s.settings.BatchMax
+	if s.batchMax <= 0 {
+		s.batchMax = DefaultBatchMax
 	}
 	s.batchQ = s.q
 	cfg := s.conns.Config()
-	cfg.MaxConns, cfg.MinConns = 2, 0
+	// Several pools' batchers may each have a statement in flight.
+	cfg.MaxConns, cfg.MinConns = min(max(cfg.MaxConns/2, 2), batchConnsMax), 0
 	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	if bp, err := pgxpool.NewWithConfig(context.Background(), cfg); err == nil {
 		s.batchConns = bp
 		s.batchQ = db.New(bp)
 	}
-	s.assigns = newBatcher(max, nil, s.runAssignBatch)
-	s.unblocks = newBatcher(max, leaseRef.key, s.runUnblockBatch)
-	s.keepAlives = newBatcher(max, leaseRef.key, s.runKeepAliveBatch)
 }
+
+// batchConnsMax bounds the batched statements' own connections.
+const batchConnsMax = 6
 
 // Close releases what the service holds besides the connections it was
 // given (the batched statements' own). The service must not be used after.
@@ -91,9 +116,10 @@ func batchContext[Req, Res any](calls []*batchCall[Req, Res]) (context.Context, 
 	return context.WithTimeout(context.WithoutCancel(calls[0].ctx), batchTimeout)
 }
 
-// runAssignBatch serves a batch of assigns (TTLs already resolved): a lone
-// request takes the one-token statement; more share one ClaimBatch.
-func (s *Service) runAssignBatch(calls []*batchCall[AssignRequest, Lease]) {
+// runAssignBatch serves a batch of assigns of one pool (TTLs already
+// resolved): a lone request takes the one-token statement; more share one
+// ClaimBatch.
+func (s *Service) runAssignBatch(calls []*batchCall[claimReq, Lease]) {
 	live := runnable(calls)
 	switch len(live) {
 	case 0:
@@ -117,17 +143,20 @@ func (s *Service) runAssignBatch(calls []*batchCall[AssignRequest, Lease]) {
 // claimBatchOnce runs one ClaimBatch for calls, sets the result or error of
 // every call it served (or that failed), and returns the calls it found no
 // token for.
-func (s *Service) claimBatchOnce(calls []*batchCall[AssignRequest, Lease]) (unserved []*batchCall[AssignRequest, Lease]) {
+func (s *Service) claimBatchOnce(calls []*batchCall[claimReq, Lease]) (unserved []*batchCall[claimReq, Lease]) {
 	ttls := make([]int64, len(calls))
 	holders := make([]string, len(calls))
+	actors := make([]string, len(calls))
 	for i, c := range calls {
-		ttls[i] = millis(c.req.TTL)
-		holders[i] = c.req.Holder
+		ttls[i] = millis(c.req.ttl)
+		holders[i] = c.req.holder
+		actors[i] = c.req.caller.Actor
 	}
 	ctx, cancel := batchContext(calls)
 	defer cancel()
 	rows, err := s.batchQ.ClaimBatch(ctx, db.ClaimBatchParams{
-		TtlMs: ttls, Holders: holders, Probe: rand.Float64(), Pod: s.settings.Pod, Slot: randomSlot(),
+		PoolID: calls[0].req.ref.id, TtlMs: ttls, Holders: holders, Actors: actors,
+		Probe: rand.Float64(), Pod: s.settings.Pod, Slot: randomSlot(),
 	})
 	if err != nil {
 		err = storageError("assign", err)
@@ -165,42 +194,38 @@ func (s *Service) claimBatchOnce(calls []*batchCall[AssignRequest, Lease]) (unse
 	return unserved
 }
 
-// runUnblockBatch serves a batch of unblocks of distinct tokens.
+// runUnblockBatch serves a batch of unblocks of distinct tokens of one pool.
 func (s *Service) runUnblockBatch(calls []*batchCall[leaseRef, struct{}]) {
 	runRefBatch(s, calls, "unblock",
 		func(ctx context.Context, r leaseRef) (struct{}, error) {
-			return struct{}{}, s.unblockOne(ctx, r.token, r.leaseID)
+			return struct{}{}, s.unblockOne(ctx, r)
 		},
-		func(ctx context.Context, toks []string, leases []int64) ([]db.ReleaseBatchRow, error) {
+		func(ctx context.Context, ref poolRef, a refArrays) ([]db.ReleaseBatchRow, error) {
 			return s.batchQ.ReleaseBatch(ctx, db.ReleaseBatchParams{
-				Tokens: toks, LeaseIds: leases, Pod: s.settings.Pod, Slot: randomSlot(),
+				PoolID: ref.id, Tokens: a.tokens, LeaseIds: a.leaseIDs, Actors: a.actors, OwnOnly: a.ownOnly,
+				Pod: s.settings.Pod, Slot: randomSlot(),
 			})
 		},
 		func(row db.ReleaseBatchRow) (int64, struct{}, error) {
-			switch {
-			case row.Released:
-				return row.Ord, struct{}{}, nil
-			case !row.HasLiveLease:
-				return row.Ord, struct{}{}, ErrNotAssigned
-			default:
-				return row.Ord, struct{}{}, ErrLeaseMismatch
-			}
+			return row.Ord, struct{}{}, releaseOutcome(row.Released, row.Forbidden, row.HasLiveLease)
 		})
 }
 
-// runKeepAliveBatch serves a batch of keep-alives of distinct tokens.
+// runKeepAliveBatch serves a batch of keep-alives of distinct tokens of one
+// pool.
 func (s *Service) runKeepAliveBatch(calls []*batchCall[leaseRef, TokenState]) {
 	runRefBatch(s, calls, "keep-alive",
 		func(ctx context.Context, r leaseRef) (TokenState, error) {
-			return s.keepAliveOne(ctx, r.token, r.leaseID)
+			return s.keepAliveOne(ctx, r)
 		},
-		func(ctx context.Context, toks []string, leases []int64) ([]db.KeepAliveBatchRow, error) {
+		func(ctx context.Context, ref poolRef, a refArrays) ([]db.KeepAliveBatchRow, error) {
 			return s.batchQ.KeepAliveBatch(ctx, db.KeepAliveBatchParams{
-				Tokens: toks, LeaseIds: leases, KeepaliveTtlMs: millis(s.settings.KeepaliveTTL), Pod: s.settings.Pod,
+				PoolID: ref.id, Tokens: a.tokens, LeaseIds: a.leaseIDs, Actors: a.actors, OwnOnly: a.ownOnly,
+				KeepaliveTtlMs: millis(ref.keepaliveTTL), Pod: s.settings.Pod,
 			})
 		},
 		func(row db.KeepAliveBatchRow) (int64, TokenState, error) {
-			st, err := keptState(row.Value, row.Updated, row.HasLiveLease, row.AliveUntil, row.LeaseID, row.LeaseExpiresAt, row.Holder)
+			st, err := keptState(row.Value, row.Updated, row.Forbidden, row.HasLiveLease, row.AliveUntil, row.LeaseID, row.LeaseExpiresAt, row.Holder)
 			return row.Ord, st, err
 		})
 }
@@ -211,7 +236,7 @@ func (s *Service) runKeepAliveBatch(calls []*batchCall[leaseRef, TokenState]) {
 // at their ordinal (answer). A request no row answers is ErrNotFound.
 func runRefBatch[Res, Row any](s *Service, calls []*batchCall[leaseRef, Res], what string,
 	one func(context.Context, leaseRef) (Res, error),
-	many func(ctx context.Context, toks []string, leases []int64) ([]Row, error),
+	many func(ctx context.Context, ref poolRef, a refArrays) ([]Row, error),
 	answer func(Row) (ord int64, res Res, err error),
 ) {
 	live := runnable(calls)
@@ -223,10 +248,10 @@ func runRefBatch[Res, Row any](s *Service, calls []*batchCall[leaseRef, Res], wh
 		c.res, c.err = one(c.ctx, c.req)
 		return
 	}
-	toks, leases := leaseArrays(live)
 	ctx, cancel := batchContext(live)
 	defer cancel()
-	rows, err := many(ctx, toks, leases)
+	// Every call of a batch is of one pool: the batchers are per pool.
+	rows, err := many(ctx, live[0].req.ref, leaseArrays(live))
 	if err != nil {
 		err = storageError(what, err)
 		for _, c := range live {

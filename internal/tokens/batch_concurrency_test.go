@@ -26,7 +26,7 @@ func TestBatchedCyclesNeverShareAToken(t *testing.T) {
 	pool := bundle.Conns
 	pods := []*tokens.Service{bundle.Svc, bundle.Pod(t, "pod-b", smallBatches)}
 	const poolSize, workers, cycles = 40, 36, 40
-	if _, err := pods[0].Generate(ctx, poolSize); err != nil {
+	if _, err := pods[0].Generate(ctx, "", poolSize); err != nil {
 		t.Fatal(err)
 	}
 
@@ -70,7 +70,7 @@ func TestBatchedCyclesNeverShareAToken(t *testing.T) {
 				mu.Lock()
 				delete(holder, l.Token)
 				mu.Unlock()
-				if err := svc.Unblock(ctx, l.Token, &l.LeaseID); err != nil {
+				if err := svc.Unblock(ctx, "", l.Token, &l.LeaseID); err != nil {
 					fail("worker %d: unblock of its own lease %d on %s: %v", w, l.LeaseID, l.Token, err)
 					return
 				}
@@ -84,7 +84,7 @@ func TestBatchedCyclesNeverShareAToken(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	st, err := pods[1].Stats(ctx)
+	st, err := pods[1].Stats(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestBatchedAssignsDrainThePool(t *testing.T) {
 	ctx := context.Background()
 	svc := tokens.Setup(t, smallBatches).Svc
 	const poolSize, callers = 25, 60
-	if _, err := svc.Generate(ctx, poolSize); err != nil {
+	if _, err := svc.Generate(ctx, "", poolSize); err != nil {
 		t.Fatal(err)
 	}
 	type out struct {
@@ -156,7 +156,7 @@ func TestBatchedUnblocksOfOneToken(t *testing.T) {
 	ctx := context.Background()
 	bundle := tokens.Setup(t, smallBatches)
 	pool, svc := bundle.Conns, bundle.Svc
-	if _, err := svc.Generate(ctx, 3); err != nil {
+	if _, err := svc.Generate(ctx, "", 3); err != nil {
 		t.Fatal(err)
 	}
 	l, err := svc.Assign(ctx, tokens.AssignRequest{})
@@ -170,9 +170,9 @@ func TestBatchedUnblocksOfOneToken(t *testing.T) {
 		go func() {
 			<-start
 			if i%2 == 0 {
-				errs <- svc.Unblock(ctx, l.Token, &l.LeaseID)
+				errs <- svc.Unblock(ctx, "", l.Token, &l.LeaseID)
 			} else {
-				errs <- svc.Unblock(ctx, l.Token, nil)
+				errs <- svc.Unblock(ctx, "", l.Token, nil)
 			}
 		}()
 	}

@@ -21,7 +21,7 @@ func TestBatchedKeepAlivesAnswerEachRequest(t *testing.T) {
 	bundle := tokens.Setup(t, smallBatches)
 	pool, svc := bundle.Conns, bundle.Svc
 	const n = 48
-	values, err := svc.Generate(ctx, n)
+	values, err := svc.Generate(ctx, "", n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestBatchedKeepAlivesAnswerEachRequest(t *testing.T) {
 	var wg sync.WaitGroup
 	send := func(token string, leaseID *int64, want error) {
 		wg.Go(func() {
-			st, err := svc.KeepAlive(ctx, token, leaseID)
+			st, err := svc.KeepAlive(ctx, "", token, leaseID)
 			mu.Lock()
 			results = append(results, outcome{want: want, st: st, err: err})
 			mu.Unlock()

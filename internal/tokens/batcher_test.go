@@ -171,12 +171,22 @@ func TestBatcherPanicAnswersEveryone(t *testing.T) {
 // The batched statements, driven directly with several requests at once, so
 // that each shape of batch is exercised whatever the scheduling.
 
-func assignCalls(reqs ...AssignRequest) []*batchCall[AssignRequest, Lease] {
-	calls := make([]*batchCall[AssignRequest, Lease], len(reqs))
+func assignCalls(t *testing.T, s *Service, reqs ...AssignRequest) []*batchCall[claimReq, Lease] {
+	calls := make([]*batchCall[claimReq, Lease], len(reqs))
 	for i, r := range reqs {
-		calls[i] = &batchCall[AssignRequest, Lease]{ctx: context.Background(), req: r}
+		calls[i] = &batchCall[claimReq, Lease]{ctx: context.Background(), req: claimReqOf(t, s, r)}
 	}
 	return calls
+}
+
+// claimReqOf resolves an assign request of pool default as Assign does.
+func claimReqOf(t *testing.T, s *Service, r AssignRequest) claimReq {
+	t.Helper()
+	ref, err := s.resolve(context.Background(), r.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return claimReq{ref: ref, holder: r.Holder, ttl: r.TTL}
 }
 
 func TestClaimBatchStatement(t *testing.T) {
@@ -184,13 +194,13 @@ func TestClaimBatchStatement(t *testing.T) {
 	ctx := context.Background()
 	bundle := setup(t)
 	pool, s := bundle.Conns, bundle.Svc
-	if _, err := s.Generate(ctx, 5); err != nil {
+	if _, err := s.Generate(ctx, "", 5); err != nil {
 		t.Fatal(err)
 	}
 
 	// Four requests, each with its own holder and TTL, get four distinct
 	// tokens and increasing lease ids.
-	calls := assignCalls(
+	calls := assignCalls(t, s,
 		AssignRequest{Holder: "h0", TTL: time.Minute},
 		AssignRequest{TTL: 2 * time.Minute},
 		AssignRequest{Holder: "h2", TTL: 3 * time.Minute},
@@ -208,20 +218,20 @@ func TestClaimBatchStatement(t *testing.T) {
 			t.Fatalf("token %s handed to two requests of one batch", c.res.Token)
 		}
 		seen[c.res.Token] = true
-		if want := c.req.Holder; c.res.Holder != want {
+		if want := c.req.holder; c.res.Holder != want {
 			t.Errorf("request %d: holder %q, want %q", i, c.res.Holder, want)
 		}
 		var ttlMs int64
 		if err := pool.QueryRow(ctx, "SELECT (extract(epoch FROM lease_ttl) * 1000)::bigint FROM tokens WHERE value = $1", c.res.Token).Scan(&ttlMs); err != nil {
 			t.Fatal(err)
 		}
-		if ttlMs != c.req.TTL.Milliseconds() {
-			t.Errorf("request %d: lease_ttl %d ms, want %s", i, ttlMs, c.req.TTL)
+		if ttlMs != c.req.ttl.Milliseconds() {
+			t.Errorf("request %d: lease_ttl %d ms, want %s", i, ttlMs, c.req.ttl)
 		}
 	}
 
 	// Two requests, one token left: one gets it, the other no_free_token.
-	calls = assignCalls(AssignRequest{TTL: time.Minute}, AssignRequest{TTL: time.Minute})
+	calls = assignCalls(t, s, AssignRequest{TTL: time.Minute}, AssignRequest{TTL: time.Minute})
 	s.runAssignBatch(calls)
 	var ok, empty int
 	for _, c := range calls {
@@ -248,7 +258,7 @@ func TestClaimBatchStatement(t *testing.T) {
 	if _, err := pool.Exec(ctx, "UPDATE tokens SET lease_expires_at = now() - interval '1 second' WHERE value = $1", lapsedToken); err != nil {
 		t.Fatal(err)
 	}
-	calls = assignCalls(AssignRequest{Holder: "new", TTL: time.Minute}, AssignRequest{TTL: time.Minute})
+	calls = assignCalls(t, s, AssignRequest{Holder: "new", TTL: time.Minute}, AssignRequest{TTL: time.Minute})
 	s.runAssignBatch(calls)
 	var winner Lease
 	ok, empty = 0, 0
@@ -279,7 +289,7 @@ func TestClaimBatchStatement(t *testing.T) {
 	if want := []string{"generated:", "assigned:h3", "released:h3", "assigned:new"}; !slices.Equal(kinds, want) {
 		t.Fatalf("audit trail of the lapsed token: %v, want %v", kinds, want)
 	}
-	st, err := s.Stats(ctx)
+	st, err := s.Stats(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,12 +303,12 @@ func TestReleaseBatchStatement(t *testing.T) {
 	ctx := context.Background()
 	bundle := setup(t)
 	pool, s := bundle.Conns, bundle.Svc
-	if _, err := s.Generate(ctx, 5); err != nil {
+	if _, err := s.Generate(ctx, "", 5); err != nil {
 		t.Fatal(err)
 	}
 	var leases []Lease
 	for range 4 {
-		l, err := s.claimOne(ctx, AssignRequest{TTL: time.Minute})
+		l, err := s.claimOne(ctx, claimReqOf(t, s, AssignRequest{TTL: time.Minute}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,7 +329,9 @@ func TestReleaseBatchStatement(t *testing.T) {
 	}
 	want := []error{nil, ErrLeaseMismatch, nil, ErrNotAssigned, ErrNotFound, nil}
 	calls := make([]*batchCall[leaseRef, struct{}], len(reqs))
+	def := claimReqOf(t, s, AssignRequest{}).ref
 	for i, r := range reqs {
+		r.ref = def
 		calls[i] = &batchCall[leaseRef, struct{}]{ctx: ctx, req: r}
 	}
 	s.runUnblockBatch(calls)
@@ -335,7 +347,7 @@ func TestReleaseBatchStatement(t *testing.T) {
 	if unblocked != 3 {
 		t.Fatalf("%d unblocked audit rows, want 3", unblocked)
 	}
-	st, err := s.Stats(ctx)
+	st, err := s.Stats(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,12 +34,12 @@ func fill(b *testing.B, pool *pgxpool.Pool, n int) {
 	b.Helper()
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, `
-INSERT INTO tokens (value, alive_until)
-SELECT translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_'), now() + interval '1 day'
+INSERT INTO tokens (pool_id, value, alive_until)
+SELECT 1, translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_'), now() + interval '1 day'
 FROM generate_series(1, $1::int)`, n); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, "UPDATE token_counters SET total = total + $1 WHERE slot = 0", n); err != nil {
+	if _, err := pool.Exec(ctx, "UPDATE token_counters SET total = total + $1 WHERE pool_id = 1 AND slot = 0", n); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := pool.Exec(ctx, "VACUUM ANALYZE tokens"); err != nil {
@@ -91,7 +91,7 @@ func BenchmarkStore(b *testing.B) {
 			}
 			l := leases[i]
 			i++
-			if err := svc.Unblock(ctx, l.Token, &l.LeaseID); err != nil {
+			if err := svc.Unblock(ctx, "", l.Token, &l.LeaseID); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -105,7 +105,7 @@ func BenchmarkStore(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := svc.Unblock(ctx, l.Token, &l.LeaseID); err != nil {
+			if err := svc.Unblock(ctx, "", l.Token, &l.LeaseID); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -117,7 +117,7 @@ func BenchmarkStore(b *testing.B) {
 		for b.Loop() {
 			l := leases[i%len(leases)]
 			i++
-			if _, err := svc.KeepAlive(ctx, l.Token, &l.LeaseID); err != nil {
+			if _, err := svc.KeepAlive(ctx, "", l.Token, &l.LeaseID); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -172,7 +172,7 @@ func BenchmarkCycleParallel(b *testing.B) {
 				for pb.Next() {
 					l, err := svc.Assign(ctx, tokens.AssignRequest{})
 					if err == nil {
-						err = svc.Unblock(ctx, l.Token, &l.LeaseID)
+						err = svc.Unblock(ctx, "", l.Token, &l.LeaseID)
 					}
 					if err != nil {
 						failed.Store(err)
@@ -202,7 +202,7 @@ func claimN(b *testing.B, svc *tokens.Service, n int) []tokens.Lease {
 func releaseAll(b *testing.B, svc *tokens.Service, leases []tokens.Lease) {
 	b.Helper()
 	for _, l := range leases {
-		if err := svc.Unblock(context.Background(), l.Token, &l.LeaseID); err != nil {
+		if err := svc.Unblock(context.Background(), "", l.Token, &l.LeaseID); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -219,7 +219,7 @@ UPDATE tokens t SET lease_id = nextval('lease_id_seq'), lease_ttl = interval '1 
 FROM picked WHERE t.id = picked.id`, n); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, "UPDATE token_counters SET assigned = assigned + $1 WHERE slot = 0", n); err != nil {
+	if _, err := pool.Exec(ctx, "UPDATE token_counters SET assigned = assigned + $1 WHERE pool_id = 1 AND slot = 0", n); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -29,12 +29,21 @@ var (
 	// ErrUnavailable: the service is shutting down or cannot serve now,
 	// among others because the database does not answer (Unavailable).
 	ErrUnavailable = errors.New("service unavailable")
+	// ErrPoolNotFound: no live pool has that name.
+	ErrPoolNotFound = errors.New("pool not found")
+	// ErrPoolNotEmpty: deleting a pool that still holds live tokens.
+	ErrPoolNotEmpty = errors.New("pool still holds live tokens")
+	// ErrPoolProtected: deleting pool default.
+	ErrPoolProtected = errors.New("pool is protected")
+	// ErrForbidden: the caller may not act on this lease (another caller's).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // domainErrors are the sentinels that pass through wrapDomain unchanged.
 var domainErrors = []error{
 	ErrInvalidRequest, ErrNotFound, ErrNoFreeToken, ErrNotAssigned,
 	ErrLeaseMismatch, ErrPoolFull, ErrUnavailable,
+	ErrPoolNotFound, ErrPoolNotEmpty, ErrPoolProtected, ErrForbidden,
 }
 
 // wrapDomain keeps a domain error as it is and marks anything else as a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -11,13 +12,17 @@ import (
 	"github.com/tokenlease/tokenlease/db"
 )
 
-// Generate creates n new tokens with values from crypto/rand.
-func (s *Service) Generate(ctx context.Context, n int) ([]string, error) {
+// Generate creates n new tokens in pool with values from crypto/rand.
+func (s *Service) Generate(ctx context.Context, pool string, n int) ([]string, error) {
+	ref, err := s.resolve(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
 	if n < 1 || n > MaxBatch {
 		return nil, invalid("count must be an integer between 1 and %d", MaxBatch)
 	}
 	var created []string
-	err := s.growPool(ctx, func(q *db.Queries) error {
+	err = s.growPool(ctx, ref, func(q *db.Queries) error {
 		// A collision of 128-bit values is not expected; the loop only keeps
 		// the promise of n tokens if one ever happens.
 		for len(created) < n {
@@ -25,7 +30,7 @@ func (s *Service) Generate(ctx context.Context, n int) ([]string, error) {
 			for i := range values {
 				values[i] = newTokenValue()
 			}
-			got, err := q.InsertTokens(ctx, s.insertParams(values, false))
+			got, err := q.InsertTokens(ctx, s.insertParams(ctx, ref, values, false))
 			if err != nil {
 				return err
 			}
@@ -39,10 +44,14 @@ func (s *Service) Generate(ctx context.Context, n int) ([]string, error) {
 	return created, nil
 }
 
-// Import adds values an operator already owns. Values that are live already
-// are left untouched and returned in existing; a value whose token has died
-// but is not swept yet is imported afresh.
-func (s *Service) Import(ctx context.Context, values []string) (imported, existing []string, err error) {
+// Import adds values an operator already owns to pool. Values that are live
+// in the pool already are left untouched and returned in existing; a value
+// whose token has died but is not swept yet is imported afresh.
+func (s *Service) Import(ctx context.Context, pool string, values []string) (imported, existing []string, err error) {
+	ref, err := s.resolve(ctx, pool)
+	if err != nil {
+		return nil, nil, err
+	}
 	if len(values) < 1 || len(values) > MaxBatch {
 		return nil, nil, invalid("tokens must hold between 1 and %d values", MaxBatch)
 	}
@@ -56,14 +65,44 @@ func (s *Service) Import(ctx context.Context, values []string) (imported, existi
 		}
 		seen[v] = true
 	}
-	err = s.growPool(ctx, func(q *db.Queries) error {
-		if err := q.RemoveDeadByValue(ctx, db.RemoveDeadByValueParams{
-			Tokens: values, Pod: s.settings.Pod, Slot: randomSlot(),
-		}); err != nil {
+	// Growth must never wait for a row the hot path holds: a claim or
+	// release holds its token rows until it commits, and may wait meanwhile
+	// for a counter slot. So growth first reads, without locking, which
+	// values a row of the pool holds; live ones are left alone (existing),
+	// dead ones are removed (the hot path never locks a dead row), and only
+	// values no row holds are inserted, so the insert never meets a row
+	// another transaction has locked.
+	err = s.growPool(ctx, ref, func(q *db.Queries) error {
+		held, err := q.LiveValues(ctx, db.LiveValuesParams{PoolID: ref.id, Tokens: values})
+		if err != nil {
 			return err
 		}
-		got, err := q.InsertTokens(ctx, s.insertParams(values, true))
-		imported = got
+		alive := make(map[string]bool, len(held))
+		var dead []string
+		for _, h := range held {
+			if h.Alive {
+				alive[h.Value] = true
+			} else {
+				dead = append(dead, h.Value)
+			}
+		}
+		if len(dead) > 0 {
+			if err := q.RemoveDeadByValue(ctx, db.RemoveDeadByValueParams{
+				PoolID: ref.id, Tokens: dead, Pod: s.settings.Pod, Slot: growthSlot,
+			}); err != nil {
+				return err
+			}
+		}
+		fresh := make([]string, 0, len(values)-len(alive))
+		for _, v := range values {
+			if !alive[v] {
+				fresh = append(fresh, v)
+			}
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		imported, err = q.InsertTokens(ctx, s.insertParams(ctx, ref, fresh, true))
 		return err
 	})
 	if err != nil {
@@ -85,34 +124,41 @@ func (s *Service) Import(ctx context.Context, values []string) (imported, existi
 	return imported, existing, nil
 }
 
-func (s *Service) insertParams(values []string, imported bool) db.InsertTokensParams {
+func (s *Service) insertParams(ctx context.Context, ref poolRef, values []string, imported bool) db.InsertTokensParams {
 	return db.InsertTokensParams{
+		PoolID:         ref.id,
+		Actor:          actorArg(callerOf(ctx)),
 		Imported:       imported,
-		KeepaliveTtlMs: millis(s.settings.KeepaliveTTL),
+		KeepaliveTtlMs: millis(ref.keepaliveTTL),
 		Tokens:         values,
 		Pod:            s.settings.Pod,
-		Slot:           randomSlot(),
+		Slot:           growthSlot,
 	}
 }
 
-// growPool runs insert in a transaction that holds the pool-size lock and
-// checks MAX_TOKENS after the insert, so that a refused request changes
-// nothing.
-func (s *Service) growPool(ctx context.Context, insert func(q *db.Queries) error) error {
+// growPool runs insert in a transaction that holds the pool's size lock
+// (and its row, against deletion) and checks the pool's max_tokens after the
+// insert, so that a refused request changes nothing. Everything it writes
+// counts on growthSlot, never on a hot-path slot: see migration 00003.
+func (s *Service) growPool(ctx context.Context, ref poolRef, insert func(q *db.Queries) error) error {
 	err := pgx.BeginFunc(ctx, s.conns, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
-		if err := q.LockPoolSize(ctx); err != nil {
+		if _, err := q.LockPoolSize(ctx, ref.id); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				s.pools.forget(ref.name)
+				return fmt.Errorf("%w: %q", ErrPoolNotFound, ref.name)
+			}
 			return err
 		}
 		if err := insert(q); err != nil {
 			return err
 		}
-		stats, err := q.PoolStats(ctx)
+		stats, err := q.PoolCounts(ctx, ref.id)
 		if err != nil {
 			return err
 		}
-		if stats.Total > s.settings.MaxTokens {
-			return fmt.Errorf("%w: the pool may hold at most %d tokens", ErrPoolFull, s.settings.MaxTokens)
+		if stats.Total > ref.maxTokens {
+			return fmt.Errorf("%w: pool %s may hold at most %d tokens", ErrPoolFull, ref.name, ref.maxTokens)
 		}
 		return nil
 	})
@@ -123,12 +169,18 @@ func (s *Service) growPool(ctx context.Context, insert func(q *db.Queries) error
 	return nil
 }
 
-// Delete removes a live token, whatever its lease.
-func (s *Service) Delete(ctx context.Context, token string) error {
+// Delete removes a live token of pool, whatever its lease.
+func (s *Service) Delete(ctx context.Context, pool, token string) error {
+	ref, err := s.resolve(ctx, pool)
+	if err != nil {
+		return err
+	}
 	if err := ValidateValue(token); err != nil {
 		return err
 	}
-	_, err := s.q.DeleteToken(ctx, db.DeleteTokenParams{Token: token, Pod: s.settings.Pod, Slot: randomSlot()})
+	_, err = s.q.DeleteToken(ctx, db.DeleteTokenParams{
+		PoolID: ref.id, Token: token, Actor: actorArg(callerOf(ctx)), Pod: s.settings.Pod, Slot: randomSlot(),
+	})
 	if err != nil {
 		return notFoundIfNoRows(err)
 	}

@@ -3,6 +3,7 @@ package tokens
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -21,40 +22,63 @@ type Lease struct {
 }
 
 // AssignRequest is what a client may ask of an assign; zero values take the
-// defaults.
+// defaults (Pool "" is DefaultPool, TTL 0 the pool's lease TTL).
 type AssignRequest struct {
+	Pool   string
 	Holder string
 	TTL    time.Duration
 }
 
 // ValidateAssign checks an assign request as Assign does, without assigning
 // anything: for callers that queue a request before they assign (the
-// long-poll), so that a bad request is refused at once.
-func (s *Service) ValidateAssign(req AssignRequest) error {
+// long-poll), so that a bad request or an unknown pool is refused at once.
+func (s *Service) ValidateAssign(ctx context.Context, req AssignRequest) error {
+	ref, err := s.resolve(ctx, req.Pool)
+	if err != nil {
+		return err
+	}
+	return validateAssignIn(ref, req)
+}
+
+func validateAssignIn(ref poolRef, req AssignRequest) error {
 	if req.Holder != "" {
 		if err := ValidateHolder(req.Holder); err != nil {
 			return err
 		}
 	}
-	if req.TTL != 0 && (req.TTL < MinLeaseTTL || req.TTL > s.settings.MaxLeaseTTL) {
-		return invalid("ttl must lie between %s and %s", MinLeaseTTL, s.settings.MaxLeaseTTL)
+	if req.TTL != 0 && (req.TTL < MinLeaseTTL || req.TTL > ref.maxLeaseTTL) {
+		return invalid("ttl must lie between %s and %s", MinLeaseTTL, ref.maxLeaseTTL)
 	}
 	return nil
 }
 
-// Assign leases a random free token in one statement (ClaimRandomFree); with
-// batching on, concurrent assigns of this pod share one (ClaimBatch).
+// claimReq is an assign resolved against its pool and its caller.
+type claimReq struct {
+	ref    poolRef
+	holder string
+	ttl    time.Duration
+	caller Caller
+}
+
+// Assign leases a random free token of the request's pool in one statement
+// (ClaimRandomFree); with batching on, concurrent assigns of this pod in one
+// pool share one (ClaimBatch).
 func (s *Service) Assign(ctx context.Context, req AssignRequest) (Lease, error) {
-	if err := s.ValidateAssign(req); err != nil {
+	ref, err := s.resolve(ctx, req.Pool)
+	if err != nil {
 		return Lease{}, err
 	}
-	if req.TTL == 0 {
-		req.TTL = s.settings.LeaseTTL
+	if err := validateAssignIn(ref, req); err != nil {
+		return Lease{}, err
 	}
-	if s.assigns != nil {
-		return s.assigns.do(ctx, req)
+	cr := claimReq{ref: ref, holder: req.Holder, ttl: req.TTL, caller: callerOf(ctx)}
+	if cr.ttl == 0 {
+		cr.ttl = ref.leaseTTL
 	}
-	return s.claimOne(ctx, req)
+	if s.batching {
+		return s.batchersOf(ref.id).assigns.do(ctx, cr)
+	}
+	return s.claimOne(ctx, cr)
 }
 
 // claimAttempts is how many claim statements an assign may take before it
@@ -66,19 +90,21 @@ func (s *Service) Assign(ctx context.Context, req AssignRequest) (Lease, error) 
 // fresh snapshot, settles it. An empty pool costs two statements, not one.
 const claimAttempts = 2
 
-// claimOne assigns one token; req.TTL is set.
-func (s *Service) claimOne(ctx context.Context, req AssignRequest) (Lease, error) {
+// claimOne assigns one token.
+func (s *Service) claimOne(ctx context.Context, req claimReq) (Lease, error) {
 	var holder *string
-	if req.Holder != "" {
-		holder = &req.Holder
+	if req.holder != "" {
+		holder = &req.holder
 	}
 	var row db.ClaimRandomFreeRow
 	err := pgx.ErrNoRows
 	for attempt := 0; attempt < claimAttempts && errors.Is(err, pgx.ErrNoRows); attempt++ {
 		row, err = s.q.ClaimRandomFree(ctx, db.ClaimRandomFreeParams{
+			PoolID:     req.ref.id,
 			Probe:      rand.Float64(),
-			LeaseTtlMs: millis(req.TTL),
+			LeaseTtlMs: millis(req.ttl),
 			Holder:     holder,
+			Actor:      actorArg(req.caller),
 			Pod:        s.settings.Pod,
 			Slot:       randomSlot(),
 		})
@@ -97,32 +123,76 @@ func (s *Service) claimOne(ctx context.Context, req AssignRequest) (Lease, error
 	return l, nil
 }
 
-// Unblock releases the live lease on token. With leaseID it releases only
-// that lease (ErrLeaseMismatch otherwise); without, whatever lease is live.
-// With batching on, concurrent unblocks of this pod share one statement.
-func (s *Service) Unblock(ctx context.Context, token string, leaseID *int64) error {
-	if err := validateRef(token, leaseID); err != nil {
-		return err
-	}
-	if s.unblocks != nil {
-		_, err := s.unblocks.do(ctx, leaseRef{token: token, leaseID: leaseID})
-		return err
-	}
-	return s.unblockOne(ctx, token, leaseID)
+// leaseRef is an unblock or keep-alive request: a token of a pool and,
+// optionally, the lease id it must name, made by caller.
+type leaseRef struct {
+	ref     poolRef
+	token   string
+	leaseID *int64
+	caller  Caller
 }
 
-func (s *Service) unblockOne(ctx context.Context, token string, leaseID *int64) error {
+func (r leaseRef) key() string { return r.token }
+
+// newLeaseRef validates and resolves an unblock or keep-alive request.
+func (s *Service) newLeaseRef(ctx context.Context, pool, token string, leaseID *int64) (leaseRef, error) {
+	ref, err := s.resolve(ctx, pool)
+	if err != nil {
+		return leaseRef{}, err
+	}
+	if err := ValidateValue(token); err != nil {
+		return leaseRef{}, err
+	}
+	if leaseID != nil {
+		if err := ValidateLeaseID(*leaseID); err != nil {
+			return leaseRef{}, err
+		}
+	}
+	return leaseRef{ref: ref, token: token, leaseID: leaseID, caller: callerOf(ctx)}, nil
+}
+
+// Unblock releases the live lease on token in pool. With leaseID it releases
+// only that lease (ErrLeaseMismatch otherwise); without, whatever lease is
+// live. A caller limited to its own leases gets ErrForbidden for another
+// actor's live lease. With batching on, concurrent unblocks of this pod in
+// one pool share one statement.
+func (s *Service) Unblock(ctx context.Context, pool, token string, leaseID *int64) error {
+	r, err := s.newLeaseRef(ctx, pool, token, leaseID)
+	if err != nil {
+		return err
+	}
+	if s.batching {
+		_, err := s.batchersOf(r.ref.id).unblocks.do(ctx, r)
+		return err
+	}
+	return s.unblockOne(ctx, r)
+}
+
+func (s *Service) unblockOne(ctx context.Context, r leaseRef) error {
 	row, err := s.q.ReleaseLease(ctx, db.ReleaseLeaseParams{
-		Token: token, LeaseID: leaseID, Pod: s.settings.Pod, Slot: randomSlot(),
+		PoolID: r.ref.id, Token: r.token, LeaseID: r.leaseID,
+		OwnOnly: r.caller.OwnLeasesOnly, Actor: actorArg(r.caller),
+		Pod: s.settings.Pod, Slot: randomSlot(),
 	})
 	if err != nil {
 		return notFoundIfNoRows(err)
 	}
-	switch {
-	case row.Released:
+	err = releaseOutcome(row.Released, row.Forbidden, row.HasLiveLease)
+	if err == nil {
 		s.changed()
+	}
+	return err
+}
+
+// releaseOutcome turns what an unblock statement returned for one token into
+// its answer.
+func releaseOutcome(released, forbidden, hasLiveLease bool) error {
+	switch {
+	case released:
 		return nil
-	case !row.HasLiveLease:
+	case forbidden:
+		return fmt.Errorf("%w: the live lease on this token is another caller's", ErrForbidden)
+	case !hasLiveLease:
 		return ErrNotAssigned
 	default:
 		return ErrLeaseMismatch
@@ -141,26 +211,28 @@ type TokenState struct {
 	Holder         *string
 }
 
-// KeepAlive extends the token's life; with the live lease's id it also renews
-// that lease by its own TTL.
-func (s *Service) KeepAlive(ctx context.Context, token string, leaseID *int64) (TokenState, error) {
-	if err := validateRef(token, leaseID); err != nil {
+// KeepAlive extends the life of token in pool by the pool's keep-alive TTL;
+// with the live lease's id it also renews that lease by its own TTL.
+func (s *Service) KeepAlive(ctx context.Context, pool, token string, leaseID *int64) (TokenState, error) {
+	r, err := s.newLeaseRef(ctx, pool, token, leaseID)
+	if err != nil {
 		return TokenState{}, err
 	}
-	if s.keepAlives != nil {
-		return s.keepAlives.do(ctx, leaseRef{token: token, leaseID: leaseID})
+	if s.batching {
+		return s.batchersOf(r.ref.id).keepAlives.do(ctx, r)
 	}
-	return s.keepAliveOne(ctx, token, leaseID)
+	return s.keepAliveOne(ctx, r)
 }
 
-func (s *Service) keepAliveOne(ctx context.Context, token string, leaseID *int64) (TokenState, error) {
+func (s *Service) keepAliveOne(ctx context.Context, r leaseRef) (TokenState, error) {
 	row, err := s.q.KeepAlive(ctx, db.KeepAliveParams{
-		Token: token, KeepaliveTtlMs: millis(s.settings.KeepaliveTTL), LeaseID: leaseID, Pod: s.settings.Pod,
+		PoolID: r.ref.id, Token: r.token, KeepaliveTtlMs: millis(r.ref.keepaliveTTL), LeaseID: r.leaseID,
+		OwnOnly: r.caller.OwnLeasesOnly, Actor: actorArg(r.caller), Pod: s.settings.Pod,
 	})
 	if err != nil {
 		return TokenState{}, notFoundIfNoRows(err)
 	}
-	st, err := keptState(row.Value, row.Updated, row.HasLiveLease, row.AliveUntil, row.LeaseID, row.LeaseExpiresAt, row.Holder)
+	st, err := keptState(row.Value, row.Updated, row.Forbidden, row.HasLiveLease, row.AliveUntil, row.LeaseID, row.LeaseExpiresAt, row.Holder)
 	if err == nil {
 		s.changed()
 	}
@@ -168,8 +240,12 @@ func (s *Service) keepAliveOne(ctx context.Context, token string, leaseID *int64
 }
 
 // keptState turns what a keep-alive statement returned for one token into
-// its answer: the token's state, or ErrLeaseMismatch when nothing was kept.
-func keptState(token string, updated, hasLiveLease bool, aliveUntil *time.Time, leaseID *int64, leaseExpiresAt *time.Time, holder *string) (TokenState, error) {
+// its answer: the token's state, ErrForbidden, or ErrLeaseMismatch when
+// nothing was kept.
+func keptState(token string, updated, forbidden, hasLiveLease bool, aliveUntil *time.Time, leaseID *int64, leaseExpiresAt *time.Time, holder *string) (TokenState, error) {
+	if forbidden {
+		return TokenState{}, fmt.Errorf("%w: the live lease on this token is another caller's", ErrForbidden)
+	}
 	if !updated || aliveUntil == nil {
 		return TokenState{}, ErrLeaseMismatch
 	}
@@ -178,14 +254,4 @@ func keptState(token string, updated, hasLiveLease bool, aliveUntil *time.Time, 
 		st.LeaseID, st.LeaseExpiresAt, st.Holder = leaseID, leaseExpiresAt, holder
 	}
 	return st, nil
-}
-
-func validateRef(token string, leaseID *int64) error {
-	if err := ValidateValue(token); err != nil {
-		return err
-	}
-	if leaseID != nil {
-		return ValidateLeaseID(*leaseID)
-	}
-	return nil
 }

@@ -2,16 +2,28 @@ package tokens
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/tokenlease/tokenlease/db"
 )
 
-// Get returns a live token; unknown, deleted and dead tokens are ErrNotFound.
-func (s *Service) Get(ctx context.Context, token string) (TokenState, error) {
+// Get returns a live token of pool; unknown, deleted and dead tokens are
+// ErrNotFound. A caller limited to its own leases gets ErrForbidden for a
+// token under another actor's live lease.
+func (s *Service) Get(ctx context.Context, pool, token string) (TokenState, error) {
+	ref, err := s.resolve(ctx, pool)
+	if err != nil {
+		return TokenState{}, err
+	}
 	if err := ValidateValue(token); err != nil {
 		return TokenState{}, err
 	}
-	row, err := s.q.GetToken(ctx, token)
+	row, err := s.q.GetToken(ctx, db.GetTokenParams{PoolID: ref.id, Token: token})
 	if err != nil {
 		return TokenState{}, notFoundIfNoRows(err)
+	}
+	if c := callerOf(ctx); c.OwnLeasesOnly && row.HasLiveLease && (row.LeaseActor == nil || *row.LeaseActor != c.Actor) {
+		return TokenState{}, fmt.Errorf("%w: the live lease on this token is another caller's", ErrForbidden)
 	}
 	st := TokenState{Token: row.Value, Assigned: row.HasLiveLease, AliveUntil: row.AliveUntil, CreatedAt: row.CreatedAt}
 	if row.HasLiveLease {
@@ -28,11 +40,11 @@ type Stats struct {
 	Free, Assigned, Total int64
 }
 
-// Stats sums the counter slots; its cost does not grow with the pool.
-func (s *Service) Stats(ctx context.Context) (Stats, error) {
-	row, err := s.q.PoolStats(ctx)
+// Stats sums the pool's counter slots; its cost does not grow with the pool.
+func (s *Service) Stats(ctx context.Context, pool string) (Stats, error) {
+	ref, err := s.resolve(ctx, pool)
 	if err != nil {
-		return Stats{}, storageError("stats", err)
+		return Stats{}, err
 	}
-	return Stats{Free: row.Total - row.Assigned, Assigned: row.Assigned, Total: row.Total}, nil
+	return s.poolStats(ctx, ref)
 }

@@ -2,20 +2,213 @@ package tokens
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"regexp"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// MaintainEventPartitions creates the audit partitions for the coming days
-// and drops those wholly older than retention.
-func (s *Service) MaintainEventPartitions(ctx context.Context, daysAhead int, retention time.Duration) (created, dropped int, err error) {
-	c, err := s.q.EnsureEventPartitions(ctx, int32(daysAhead))
-	if err != nil {
-		return 0, 0, fmt.Errorf("tokens: create event partitions: %w", err)
+// ErrUpkeepBusy: audit partition upkeep gave up waiting for a lock (an open
+// reader of token_events, say) and left that step for a later run.
+var ErrUpkeepBusy = errors.New("audit partition upkeep: a lock is held elsewhere; will retry")
+
+// upkeepLockTimeout bounds how long a DDL statement of the upkeep waits for a
+// lock. Every hot statement writes token_events, and while a DDL statement
+// waits for a lock on it, every later statement that needs the table queues
+// behind the DDL: the hot path stalls for at most this long per attempt.
+const upkeepLockTimeout = "100ms"
+
+// defaultRetentionBatch is how many aged rows of the default partition one
+// statement deletes.
+const defaultRetentionBatch = 5000
+
+// defaultRetentionMaxBatches bounds one upkeep run's deletions from the
+// default partition; the next run goes on.
+const defaultRetentionMaxBatches = 200
+
+var dailyPartition = regexp.MustCompile(`^token_events_([0-9]{8})$`)
+
+// EventUpkeep is what one run of MaintainEventPartitions did.
+type EventUpkeep struct {
+	Created, Dropped int
+	DefaultDeleted   int64 // aged rows deleted from the default partition
+}
+
+// MaintainEventPartitions creates the daily audit partitions from today
+// through daysAhead days ahead, drops those whose whole day lies before
+// retention, and deletes aged rows from the default partition.
+//
+// No step may stall the hot path: each DDL statement runs in its own short
+// transaction under lock_timeout, a new partition is created as a table of its
+// own and then attached (SHARE UPDATE EXCLUSIVE on token_events, which writes
+// do not conflict with), and an old partition is detached, then dropped.
+// DETACH ... CONCURRENTLY is refused while the table has a default partition,
+// so the detach takes its ACCESS EXCLUSIVE lock for an instant, or gives up
+// after upkeepLockTimeout. A step that gives up is left for the next run: the
+// result then wraps ErrUpkeepBusy, after every other step was tried.
+func (s *Service) MaintainEventPartitions(ctx context.Context, daysAhead int, retention time.Duration) (EventUpkeep, error) {
+	var up EventUpkeep
+	var today, now time.Time
+	if err := s.conns.QueryRow(ctx, "SELECT (now() AT TIME ZONE 'UTC')::date::timestamp, now()").Scan(&today, &now); err != nil {
+		return up, storageError("audit upkeep", err)
 	}
-	d, err := s.q.DropEventPartitions(ctx, millis(retention))
+	parts, orphans, err := s.eventPartitions(ctx)
 	if err != nil {
-		return int(c), 0, fmt.Errorf("tokens: drop event partitions: %w", err)
+		return up, err
 	}
-	return int(c), int(d), nil
+	busy := false
+	note := func(step string, err error) error {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
+			busy = true
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("tokens: audit upkeep: %s: %w", step, err)
+		}
+		return nil
+	}
+
+	for i := 0; i <= daysAhead; i++ {
+		day := today.AddDate(0, 0, i)
+		name := "token_events_" + day.Format("20060102")
+		if parts[name] {
+			continue
+		}
+		ok, err := s.createEventPartition(ctx, name, day)
+		if err := note("create "+name, err); err != nil {
+			return up, err
+		}
+		if ok {
+			up.Created++
+		}
+	}
+
+	cutoff := now.Add(-retention)
+	for name := range parts {
+		m := dailyPartition.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		day, err := time.Parse("20060102", m[1])
+		if err != nil || day.AddDate(0, 0, 1).After(cutoff) {
+			continue
+		}
+		err = s.ddlTx(ctx, "ALTER TABLE token_events DETACH PARTITION "+pgx.Identifier{name}.Sanitize())
+		if err := note("detach "+name, err); err != nil {
+			return up, err
+		}
+		if err == nil {
+			orphans = append(orphans, name)
+		}
+	}
+	// Detached partitions (of this run, or of one whose drop gave up) are
+	// tables of their own now: dropping one locks nothing the hot path uses.
+	for _, name := range orphans {
+		err := s.ddlTx(ctx, "DROP TABLE "+pgx.Identifier{name}.Sanitize())
+		if err := note("drop "+name, err); err != nil {
+			return up, err
+		}
+		if err == nil {
+			up.Dropped++
+		}
+	}
+
+	up.DefaultDeleted, err = s.trimDefaultPartition(ctx, cutoff)
+	if err := note("trim the default partition", err); err != nil {
+		return up, err
+	}
+	if busy {
+		return up, ErrUpkeepBusy
+	}
+	return up, nil
+}
+
+// eventPartitions lists token_events' attached partitions, and the tables
+// named like daily partitions that are not attached (detached ones whose drop
+// is still due).
+func (s *Service) eventPartitions(ctx context.Context) (attached map[string]bool, detached []string, err error) {
+	rows, err := s.conns.Query(ctx, `
+SELECT c.relname, EXISTS (SELECT 1 FROM pg_inherits i
+                          WHERE i.inhrelid = c.oid AND i.inhparent = 'token_events'::regclass)
+FROM pg_class c
+WHERE c.relnamespace = (SELECT p.relnamespace FROM pg_class p WHERE p.oid = 'token_events'::regclass)
+  AND c.relname ~ '^token_events_' AND c.relkind = 'r'`)
+	if err != nil {
+		return nil, nil, storageError("audit upkeep: list partitions", err)
+	}
+	defer rows.Close()
+	attached = map[string]bool{}
+	for rows.Next() {
+		var name string
+		var isPart bool
+		if err := rows.Scan(&name, &isPart); err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case isPart:
+			attached[name] = true
+		case dailyPartition.MatchString(name):
+			detached = append(detached, name)
+		}
+	}
+	return attached, detached, rows.Err()
+}
+
+// createEventPartition creates the partition of one UTC day as a table of its
+// own and attaches it, in one transaction. It reports false, without error,
+// when the default partition already holds rows of that day: they stay
+// there, the day has no partition of its own, and retention deletes them.
+func (s *Service) createEventPartition(ctx context.Context, name string, day time.Time) (bool, error) {
+	ident := pgx.Identifier{name}.Sanitize()
+	err := s.ddlTx(ctx,
+		"CREATE TABLE IF NOT EXISTS "+ident+" (LIKE token_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)",
+		fmt.Sprintf("ALTER TABLE token_events ATTACH PARTITION %s FOR VALUES FROM ('%s') TO ('%s')",
+			ident, day.Format("2006-01-02")+" 00:00:00+00", day.AddDate(0, 0, 1).Format("2006-01-02")+" 00:00:00+00"))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23514" { // check_violation
+		slog.Warn("audit partition not created: the default partition holds rows of its day", "partition", name)
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ddlTx runs DDL statements in one transaction of their own under the
+// upkeep's lock timeout.
+func (s *Service) ddlTx(ctx context.Context, stmts ...string) error {
+	return pgx.BeginFunc(ctx, s.conns, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '"+upkeepLockTimeout+"'"); err != nil {
+			return err
+		}
+		for _, stmt := range stmts {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// trimDefaultPartition deletes the default partition's rows older than
+// cutoff, in bounded batches of their own statements.
+func (s *Service) trimDefaultPartition(ctx context.Context, cutoff time.Time) (int64, error) {
+	var total int64
+	for range defaultRetentionMaxBatches {
+		tag, err := s.conns.Exec(ctx, `
+DELETE FROM token_events_default
+WHERE ctid = ANY (ARRAY(SELECT ctid FROM token_events_default WHERE at < $1 LIMIT $2))`,
+			cutoff, defaultRetentionBatch)
+		if err != nil {
+			return total, err
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < defaultRetentionBatch {
+			break
+		}
+	}
+	return total, nil
 }

@@ -3,6 +3,7 @@ package tokens
 import (
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,11 +39,12 @@ type Service struct {
 	q        *db.Queries
 	settings Settings
 	notifier ChangeNotifier
-	// With batching on: the batchers, and the queries (on their own connections)
-	// of the batched statements.
-	assigns    *batcher[AssignRequest, Lease]
-	unblocks   *batcher[leaseRef, struct{}]   // nil without batching
-	keepAlives *batcher[leaseRef, TokenState] // nil without batching
+	pools    poolCache
+	// With batching on: each pool's batchers (pool id -> *poolBatchers),
+	// and the queries (on their own connections) of the batched statements.
+	batching   bool
+	batchMax   int
+	batchers   sync.Map
 	batchConns *pgxpool.Pool
 	batchQ     *db.Queries
 }
@@ -50,6 +52,14 @@ type Service struct {
 // counterSlots is the number of rows in token_counters; writes spread over
 // them so that no single row serialises the claim path.
 const counterSlots = 16
+
+// growthSlot is the counter row of generate and import alone (migration
+// 00003), for the same reason: growth holds it for its whole transaction.
+const growthSlot int16 = counterSlots + 1
+
+// allSlots is the number of counter rows of each pool: the hot-path slots,
+// the sweeps' and growth's.
+const allSlots = counterSlots + 2
 
 // sweepSlot is the counter row of the sweeps alone (migration 00002): a
 // sweep holds its row locked until it commits, and on a hot-path slot every

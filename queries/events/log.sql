@@ -6,8 +6,9 @@
 -- (xid, id) order: only rows below the xmin horizon of this statement's own
 -- snapshot. The cursor and the horizon are conditions on the index
 -- token_events_xid_id.
-SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder
+SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, p.name AS pool, e.version, e.actor
 FROM token_events e
+JOIN pools p ON p.id = e.pool_id
 WHERE (e.xid, e.id) > (sqlc.arg('after_xid')::bigint, sqlc.arg('after_id')::bigint)
   AND e.xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
 ORDER BY e.xid, e.id
@@ -18,8 +19,9 @@ LIMIT sqlc.arg('max_rows')::int;
 -- (until_xid, until_id), in (xid, id) order. The caller knows that every row
 -- up to until is final: a position a reader has reached, or (h, 0) for a
 -- horizon h from OwnDatabaseHorizon (a horizon stays valid).
-SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder
+SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, p.name AS pool, e.version, e.actor
 FROM token_events e
+JOIN pools p ON p.id = e.pool_id
 WHERE (e.xid, e.id) > (sqlc.arg('after_xid')::bigint, sqlc.arg('after_id')::bigint)
   AND (e.xid, e.id) <= (sqlc.arg('until_xid')::bigint, sqlc.arg('until_id')::bigint)
 ORDER BY e.xid, e.id

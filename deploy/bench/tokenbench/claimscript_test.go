@@ -35,10 +35,12 @@ const claimReleaseHeader = `-- Reference ceiling of the design's hot path, for p
 // token's columns (\gset) for the release.
 var (
 	claimArgs = map[string]string{
-		"probe": ":probe", "lease_ttl_ms": "60000", "holder": "NULL", "pod": "'pgbench'", "slot": ":slot",
+		"pool_id": "1", "probe": ":probe", "lease_ttl_ms": "60000", "holder": "NULL", "actor": "NULL",
+		"pod": "'pgbench'", "slot": ":slot",
 	}
 	releaseArgs = map[string]string{
-		"token": ":value", "lease_id": ":lease_id", "pod": "'pgbench'", "slot": ":slot",
+		"pool_id": "1", "token": ":value", "lease_id": ":lease_id", "own_only": "false", "actor": "NULL",
+		"pod": "'pgbench'", "slot": ":slot",
 	}
 )
 

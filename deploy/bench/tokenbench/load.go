@@ -15,7 +15,10 @@ import (
 // loadConfig describes one load run: Clients connections, each doing
 // assign -> unblock (with the lease id) cycles back to back.
 type loadConfig struct {
-	Targets  []string // base URLs; client i speaks to Targets[i%len]
+	Targets []string // base URLs; client i speaks to Targets[i%len]
+	// Prefixes are the token routes' prefixes; client i uses
+	// Prefixes[i%len] (a pool's /pools/{pool}/tokens); none: /tokens.
+	Prefixes []string
 	Clients  int
 	Duration time.Duration // measured window
 	Warmup   time.Duration // load before the window, not counted
@@ -157,10 +160,14 @@ func runLoad(cfg loadConfig) (loadResult, error) {
 			pace = time.Duration(float64(cfg.Clients) / cfg.Rate * float64(time.Second))
 		}
 		first := time.Now().Add(pace * time.Duration(i) / time.Duration(cfg.Clients))
+		prefix := "/tokens"
+		if len(cfg.Prefixes) > 0 {
+			prefix = cfg.Prefixes[i%len(cfg.Prefixes)]
+		}
 		go func(c *httpConn) {
 			defer wg.Done()
 			defer c.close()
-			runClient(c, st, holds, cfg.Hold, cfg.KeepAliveEvery, pace, first, &measuring, &stop)
+			runClient(c, st, holds, prefix, cfg.Hold, cfg.KeepAliveEvery, pace, first, &measuring, &stop)
 		}(conns[i])
 	}
 
@@ -215,7 +222,7 @@ func percentileMs(ns []int64, p float64) float64 {
 	return float64(ns[i]) / 1e6
 }
 
-func runClient(c *httpConn, st *clientStats, holds *holdMap, hold time.Duration, keepAliveEvery int, pace time.Duration, next time.Time, measuring, stop *atomic.Bool) {
+func runClient(c *httpConn, st *clientStats, holds *holdMap, prefix string, hold time.Duration, keepAliveEvery int, pace time.Duration, next time.Time, measuring, stop *atomic.Bool) {
 	body := make([]byte, 0, 256)
 	n := 0
 	fail := func(what string, status int, resp []byte, err error) {
@@ -239,7 +246,7 @@ func runClient(c *httpConn, st *clientStats, holds *holdMap, hold time.Duration,
 			next = next.Add(pace)
 		}
 		t0 := time.Now()
-		status, resp, err := c.do("POST", "/tokens/assign", nil)
+		status, resp, err := c.do("POST", prefix+"/assign", nil)
 		t1 := time.Now()
 		if err != nil || status != 200 {
 			if status == 404 && measuring.Load() {
@@ -259,7 +266,7 @@ func runClient(c *httpConn, st *clientStats, holds *holdMap, hold time.Duration,
 		}
 		if n++; keepAliveEvery > 0 && n%keepAliveEvery == 0 {
 			body = appendUnblockBody(body[:0], token, lease)
-			status, resp, err = c.do("POST", "/tokens/keep-alive", body)
+			status, resp, err = c.do("POST", prefix+"/keep-alive", body)
 			if status == 409 {
 				// Our own live lease is not the live lease: handed out twice.
 				holds.doubles.Add(1)
@@ -278,7 +285,7 @@ func runClient(c *httpConn, st *clientStats, holds *holdMap, hold time.Duration,
 		// service may hand it to another client.
 		holds.drop(token, lease)
 		body = appendUnblockBody(body[:0], token, lease)
-		status, resp, err = c.do("POST", "/tokens/unblock", body)
+		status, resp, err = c.do("POST", prefix+"/unblock", body)
 		t2 := time.Now()
 		if status == 409 {
 			// Our own live lease was refused (lease_mismatch: another lease

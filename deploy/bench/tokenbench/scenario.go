@@ -80,7 +80,7 @@ WITH p AS (
     FROM p WHERE t.id = p.id
     RETURNING t.lease_expires_at
 ), counted AS (
-    UPDATE token_counters SET assigned = assigned + (SELECT count(*) FROM leased) WHERE slot = 0
+    UPDATE token_counters SET assigned = assigned + (SELECT count(*) FROM leased) WHERE pool_id = 1 AND slot = 0
 )
 SELECT max(lease_expires_at) FROM leased`, scenarioRows, lead.Milliseconds()).Scan(&deadline)
 	case "mass death":
@@ -94,6 +94,8 @@ WITH p AS (
     RETURNING t.alive_until
 )
 SELECT max(alive_until) FROM doomed`, scenarioRows, lead.Milliseconds()).Scan(&deadline)
+	case deadMixName:
+		deadline, err = deadMixSetup(s.ctx, conn, scenarioRows, lead)
 	}
 	if err != nil {
 		return res, err
@@ -101,6 +103,7 @@ SELECT max(alive_until) FROM doomed`, scenarioRows, lead.Milliseconds()).Scan(&d
 	waiting := map[string]string{
 		"mass expiry": "SELECT count(*) FROM tokens WHERE lease_id IS NOT NULL AND lease_expires_at <= now()",
 		"mass death":  "SELECT count(*) FROM tokens WHERE alive_until <= now()",
+		deadMixName:   deadMixWaiting,
 	}[name]
 	claims := func() (int64, time.Time, error) {
 		var v int64

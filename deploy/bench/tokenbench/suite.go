@@ -123,12 +123,13 @@ func cmdSuite(args []string) error {
 	fs.BoolVar(&c.Scenarios, "scenarios", true, "run the mass expiry and mass death scenarios on the largest pool (not in a quick run)")
 	fs.BoolVar(&c.OnlyScenarios, "only-scenarios", false, "skip the rounds: set up the pools and run the scenarios only")
 	fs.IntVar(&c.ScenarioRepeat, "scenario-repeat", 1, "run each scenario this many times (the table shows every run)")
-	scenarioNames := fs.String("scenario-list", "mass expiry,mass death", "scenarios to run, comma-separated (mass-expiry, mass-death)")
+	scenarioNames := fs.String("scenario-list", "mass expiry,mass death,"+deadMixName, "scenarios to run, comma-separated (mass-expiry, mass-death, dead-mix)")
 	pools, clients := intList{10000, 100000, 1000000}, intList{16, 64}
 	fs.Var(&pools, "pools", "pool sizes (10k,100k,1M)")
 	fs.Var(&clients, "clients", "client counts (16,64)")
 	podEnv := fs.String("pod-env", "", "extra environment for every pod, comma-separated KEY=VALUE")
 	churn := fs.Bool("churn", false, "run only the churn scenario (make bench-churn) instead of the suite")
+	poolsOnly := fs.Bool("pools-scenario", false, "run only the pools scenarios (make bench-pools) instead of the suite")
 	var cc churnConfig
 	churnPool := intList{100000}
 	fs.Var(&churnPool, "churn-pool", "churn: pool size")
@@ -142,14 +143,17 @@ func cmdSuite(args []string) error {
 	c.Pools, c.Clients = pools, clients
 	for _, n := range strings.Split(*scenarioNames, ",") {
 		if n = strings.ReplaceAll(strings.TrimSpace(n), "-", " "); n != "" {
-			if n != "mass expiry" && n != "mass death" {
-				return fmt.Errorf("unknown scenario %q (known: mass expiry, mass death)", n)
+			if n != "mass expiry" && n != "mass death" && n != deadMixName {
+				return fmt.Errorf("unknown scenario %q (known: mass expiry, mass death, dead mix)", n)
 			}
 			c.ScenarioNames = append(c.ScenarioNames, n)
 		}
 	}
 	if *podEnv != "" {
 		c.PodEnv = strings.Split(*podEnv, ",")
+	}
+	if *poolsOnly {
+		return cmdPools(c)
 	}
 	if *churn {
 		cc.Pool = churnPool[0]
@@ -476,12 +480,12 @@ func (s *suite) load(dbURL, podURL string, pool int) error {
 	defer conn.Close(s.ctx)
 	if pool > 100000 {
 		if _, err := conn.Exec(s.ctx, `
-INSERT INTO tokens (value, alive_until)
-SELECT translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_'), now() + interval '1 day'
+INSERT INTO tokens (pool_id, value, alive_until)
+SELECT 1, translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_'), now() + interval '1 day'
 FROM generate_series(1, $1::int)`, pool); err != nil {
 			return fmt.Errorf("load: %w", err)
 		}
-		if _, err := conn.Exec(s.ctx, "UPDATE token_counters SET total = total + $1 WHERE slot = 0", pool); err != nil {
+		if _, err := conn.Exec(s.ctx, "UPDATE token_counters SET total = total + $1 WHERE pool_id = 1 AND slot = 0", pool); err != nil {
 			return err
 		}
 	}
