@@ -49,6 +49,8 @@ type App struct {
 	Waiter  *longpoll.Waiter // assign?wait=; nil without the events layer
 	river   *river.Client[pgx.Tx]
 	auth    authParts
+	// metricsLn is METRICS_ADDR's listener once started; nil when disabled.
+	metricsLn net.Listener
 }
 
 // defaultMaxConns sizes the connection pool when DATABASE_URL does not: PostgreSQL on a
@@ -183,6 +185,9 @@ func (a *App) ready(ctx context.Context) error {
 
 // Start begins the background work.
 func (a *App) Start(ctx context.Context) error {
+	if err := a.listenMetrics(); err != nil {
+		return err
+	}
 	if err := a.startAuth(ctx); err != nil {
 		return err
 	}
@@ -209,6 +214,9 @@ func (a *App) Close(ctx context.Context) {
 		}
 	}
 	a.closeAuth()
+	if a.metricsLn != nil {
+		a.metricsLn.Close() //nolint:errcheck // closed already when Serve ran
+	}
 	a.Service.Close()
 	a.Pool.Close()
 }
@@ -221,10 +229,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	stopMetrics := a.serveMetrics()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		stopMetrics(context.WithoutCancel(ctx))
 		return err
 	case <-ctx.Done():
 	}
@@ -238,6 +248,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		slog.Warn("HTTP drain cut short", "error", err)
 		srv.Close()
 	}
+	// Scrapes go on during the drain; the metrics stop last.
+	stopMetrics(drainCtx)
 	return nil
 }
 

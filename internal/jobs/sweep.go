@@ -7,6 +7,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/tokenlease/tokenlease/internal/metrics"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -22,12 +23,14 @@ type SweepWorker struct {
 
 // Work implements river.Worker.
 func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
-	deadline := time.Now().Add(w.budget)
+	start := time.Now()
+	deadline := start.Add(w.budget)
 	released, err := w.drain(ctx, deadline, w.svc.SweepLapsedLeases)
-	if err != nil {
-		return err
+	expired := 0
+	if err == nil {
+		expired, err = w.drain(ctx, deadline, w.svc.SweepDeadTokens)
 	}
-	expired, err := w.drain(ctx, deadline, w.svc.SweepDeadTokens)
+	metrics.Swept(metrics.DefaultPool, released, expired, time.Since(start))
 	if released > 0 || expired > 0 {
 		slog.Info("swept tokens", "released", released, "expired", expired)
 	}

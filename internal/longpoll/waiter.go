@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tokenlease/tokenlease/internal/events"
+	"github.com/tokenlease/tokenlease/internal/metrics"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -86,6 +87,9 @@ func (w *Waiter) AssignWait(ctx context.Context, req tokens.AssignRequest, wait 
 	defer deadline.Stop()
 	me, assignNow := w.queue.join()
 	defer w.queue.leave(me)
+	waiting := metrics.Waiters(metrics.DefaultPool)
+	waiting.Inc()
+	defer waiting.Dec()
 	if w.wake != nil {
 		w.wake() // the reader may idle behind the head while nobody waits
 	}

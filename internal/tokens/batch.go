@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tokenlease/tokenlease/db"
+	"github.com/tokenlease/tokenlease/internal/metrics"
 )
 
 // DefaultBatchMax caps how many requests one batched statement serves when
@@ -72,9 +73,9 @@ func (s *Service) initBatchers() {
 		s.batchConns = bp
 		s.batchQ = db.New(bp)
 	}
-	s.assigns = newBatcher(max, nil, s.runAssignBatch)
-	s.unblocks = newBatcher(max, leaseRef.key, s.runUnblockBatch)
-	s.keepAlives = newBatcher(max, leaseRef.key, s.runKeepAliveBatch)
+	s.assigns = newBatcher(metrics.BatchAssign, max, nil, s.runAssignBatch)
+	s.unblocks = newBatcher(metrics.BatchUnblock, max, leaseRef.key, s.runUnblockBatch)
+	s.keepAlives = newBatcher(metrics.BatchKeepalive, max, leaseRef.key, s.runKeepAliveBatch)
 }
 
 // Close releases what the service holds besides the connections it was
