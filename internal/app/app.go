@@ -51,6 +51,7 @@ type App struct {
 	auth    authParts
 	// metricsLn is METRICS_ADDR's listener once started; nil when disabled.
 	metricsLn net.Listener
+	riverUI   *riverUI // nil without River
 }
 
 // defaultMaxConns sizes the connection pool when DATABASE_URL does not: PostgreSQL on a
@@ -89,6 +90,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 	}
 	hopts := httpapi.Options{Ready: a.ready}
+	if a.riverUI, err = a.newRiverUI(); err != nil {
+		conns.Close()
+		return nil, fmt.Errorf("River UI: %w", err)
+	}
+	if a.riverUI != nil {
+		hopts.RiverUI = a.riverUI
+	}
 	if hopts.Auth, err = a.newAuth(ctx); err != nil {
 		a.closeAuth()
 		conns.Close()
@@ -208,6 +216,7 @@ func (a *App) Start(ctx context.Context) error {
 // Close stops the background work and closes the connections.
 func (a *App) Close(ctx context.Context) {
 	a.closeEvents()
+	a.riverUI.close()
 	if a.river != nil {
 		if err := a.river.Stop(ctx); err != nil {
 			slog.Warn("river did not stop cleanly", "error", err)

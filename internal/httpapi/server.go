@@ -34,6 +34,9 @@ type Options struct {
 	Stream StreamOptions
 	// Auth says who may call what; its zero value is AUTH=off.
 	Auth Auth
+	// RiverUI serves River's web UI under /admin/river; without it the
+	// routes are not registered.
+	RiverUI http.Handler
 }
 
 type handlers struct {
@@ -85,6 +88,9 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	t.DELETE("/:token", h.deleteByPath)
 	registerSeedRoutes(r, h)
 	h.adminKeyRoutes(r)
+	if opts.RiverUI != nil {
+		mountRiverUI(r, opts.RiverUI)
+	}
 	return r
 }
 
