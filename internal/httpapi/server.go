@@ -59,7 +59,7 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	r.Use(observe, recovery, requestLog, h.authenticate)
+	r.Use(requestLog, observe, recovery, h.authenticate)
 	r.NoRoute(func(c *gin.Context) { writeError(c, errRouteNotFound) })
 	r.NoMethod(h.methodNotAllowed)
 
@@ -172,16 +172,4 @@ func recovery(c *gin.Context) {
 		}
 	}()
 	c.Next()
-}
-
-// requestLog logs every request at debug: the hot path is too hot for info.
-func requestLog(c *gin.Context) {
-	if !slog.Default().Enabled(c.Request.Context(), slog.LevelDebug) {
-		c.Next()
-		return
-	}
-	start := time.Now()
-	c.Next()
-	slog.DebugContext(c.Request.Context(), "request",
-		"method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(), "duration", time.Since(start))
 }
