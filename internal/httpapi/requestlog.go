@@ -13,8 +13,9 @@ import (
 	"github.com/tokenlease/tokenlease/internal/logging"
 )
 
-// requestIDHeader carries a request's id both ways.
-const requestIDHeader = "X-Request-ID"
+// requestIDHeader carries a request's id both ways (X-Request-ID), spelt in
+// the canonical form so that header lookups need not canonicalise it.
+const requestIDHeader = "X-Request-Id"
 
 // maxRequestID bounds an id taken from the caller.
 const maxRequestID = 128
@@ -48,11 +49,13 @@ func newRequestIDPrefix() string {
 // route template, never the path, which may hold a token.
 func requestLog(c *gin.Context) {
 	start := time.Now()
-	id := c.GetHeader(requestIDHeader)
-	if !saneRequestID(id) {
-		id = requestIDPrefix + strconv.FormatUint(requestSeq.Add(1), 36)
+	var id string
+	if v := c.Request.Header[requestIDHeader]; len(v) > 0 && saneRequestID(v[0]) {
+		id = v[0]
+	} else {
+		id = newRequestID()
 	}
-	c.Writer.Header().Set(requestIDHeader, id)
+	c.Writer.Header()[requestIDHeader] = []string{id}
 	ctx := logging.WithRequestID(c.Request.Context(), id)
 	c.Request = c.Request.WithContext(ctx)
 	c.Next()
@@ -73,6 +76,13 @@ func requestLog(c *gin.Context) {
 	slog.LogAttrs(ctx, level, "request",
 		slog.String("method", c.Request.Method), slog.String("route", route),
 		slog.Int("status", status), slog.Duration("duration", d))
+}
+
+// newRequestID is this process's prefix and the next number, in base 36.
+func newRequestID() string {
+	var buf [48]byte
+	b := append(buf[:0], requestIDPrefix...)
+	return string(strconv.AppendUint(b, requestSeq.Add(1), 36))
 }
 
 // accessSampled picks one request in accessSample for the info log.
