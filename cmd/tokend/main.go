@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokenlease/tokenlease/internal/app"
 	"github.com/tokenlease/tokenlease/internal/config"
+	"github.com/tokenlease/tokenlease/internal/logging"
 )
 
 func main() {
@@ -31,7 +32,7 @@ func run() error {
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config.Load
-	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("pod", cfg.PodName))
+	slog.SetDefault(logging.New(os.Stderr, cfg.LogFormat, level).With("pod", cfg.PodName))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

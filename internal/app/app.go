@@ -49,6 +49,9 @@ type App struct {
 	Waiter  *longpoll.Waiter // assign?wait=; nil without the events layer
 	river   *river.Client[pgx.Tx]
 	auth    authParts
+	// metricsLn is METRICS_ADDR's listener once started; nil when disabled.
+	metricsLn net.Listener
+	riverUI   *riverUI // nil without River
 }
 
 // defaultMaxConns sizes the connection pool when DATABASE_URL does not: PostgreSQL on a
@@ -87,6 +90,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		}
 	}
 	hopts := httpapi.Options{Ready: a.ready}
+	if a.riverUI, err = a.newRiverUI(); err != nil {
+		conns.Close()
+		return nil, fmt.Errorf("River UI: %w", err)
+	}
+	if a.riverUI != nil {
+		hopts.RiverUI = a.riverUI
+	}
 	if hopts.Auth, err = a.newAuth(ctx); err != nil {
 		a.closeAuth()
 		conns.Close()
@@ -183,6 +193,9 @@ func (a *App) ready(ctx context.Context) error {
 
 // Start begins the background work.
 func (a *App) Start(ctx context.Context) error {
+	if err := a.listenMetrics(); err != nil {
+		return err
+	}
 	if err := a.startAuth(ctx); err != nil {
 		return err
 	}
@@ -203,12 +216,16 @@ func (a *App) Start(ctx context.Context) error {
 // Close stops the background work and closes the connections.
 func (a *App) Close(ctx context.Context) {
 	a.closeEvents()
+	a.riverUI.close()
 	if a.river != nil {
 		if err := a.river.Stop(ctx); err != nil {
 			slog.Warn("river did not stop cleanly", "error", err)
 		}
 	}
 	a.closeAuth()
+	if a.metricsLn != nil {
+		a.metricsLn.Close() //nolint:errcheck // closed already when Serve ran
+	}
 	a.Service.Close()
 	a.Pool.Close()
 }
@@ -221,10 +238,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	stopMetrics := a.serveMetrics()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
+		stopMetrics(context.WithoutCancel(ctx))
 		return err
 	case <-ctx.Done():
 	}
@@ -238,6 +257,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		slog.Warn("HTTP drain cut short", "error", err)
 		srv.Close()
 	}
+	// Scrapes go on during the drain; the metrics stop last.
+	stopMetrics(drainCtx)
 	return nil
 }
 

@@ -45,6 +45,13 @@ func WithoutSweeper() Option {
 	return func(_ *config.Config, o *app.Options) { o.DisableJobs = true }
 }
 
+// WithMetrics serves GET /metrics on a loopback port of its own (the pod's
+// App.MetricsURL). The metrics are the process's: pods of one process share
+// them, and scrape-time readings come from the pod that started last.
+func WithMetrics() Option {
+	return func(c *config.Config, _ *app.Options) { c.MetricsAddr = "127.0.0.1:0" }
+}
+
 var podSeq atomic.Int64
 
 // NewPod starts a pod on a fresh database.
@@ -74,6 +81,7 @@ func NewPodOn(t testing.TB, databaseURL string, opts ...Option) *Pod {
 	cfg.ShutdownGrace = config.Duration(5 * time.Second)
 	cfg.AuthMode = "keys"
 	cfg.BootstrapAdminKey = AdminKey
+	cfg.MetricsAddr = "" // pods of parallel tests would share one port; WithMetrics opts in
 	var o app.Options
 	for _, opt := range opts {
 		opt(&cfg, &o)

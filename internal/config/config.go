@@ -51,6 +51,7 @@ type Config struct {
 	SweepBatchSize    int      `env:"SWEEP_BATCH_SIZE" envDefault:"5000"`
 	ShutdownGrace     Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
 	LogLevel          string   `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat         string   `env:"LOG_FORMAT" envDefault:"text"`
 	PodName           string   `env:"POD_NAME"`
 	// MetricsAddr is where GET /metrics listens; set and empty disables it,
 	// unset means DefaultMetricsAddr (the env parser cannot tell the two
@@ -162,6 +163,11 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("LOG_FORMAT must be text or json, got %q", c.LogFormat))
 	}
 	if c.DBConnectTimeout < 0 {
 		errs = append(errs, fmt.Errorf("DB_CONNECT_TIMEOUT must not be negative, got %s", time.Duration(c.DBConnectTimeout)))

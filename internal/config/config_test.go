@@ -89,6 +89,8 @@ func TestLoadNamesTheInvalidVariable(t *testing.T) {
 		{map[string]string{"AUDIT_RETENTION": "forever"}, []string{"AUDIT_RETENTION"}},
 		{map[string]string{"SHUTDOWN_GRACE": "-1"}, []string{"SHUTDOWN_GRACE"}},
 		{map[string]string{"LOG_LEVEL": "loud"}, []string{"LOG_LEVEL"}},
+		{map[string]string{"LOG_FORMAT": "xml"}, []string{"LOG_FORMAT"}},
+		{map[string]string{"LOG_FORMAT": "JSON"}, []string{"LOG_FORMAT"}},
 		{map[string]string{"BATCH_MAX": "0"}, []string{"BATCH_MAX"}},
 		{map[string]string{"BATCH_MAX": "lots"}, []string{"BATCH_MAX"}},
 		{map[string]string{"PPROF_ADDR": "0.0.0.0:6060"}, []string{"PPROF_ADDR"}},

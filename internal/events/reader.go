@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tokenlease/tokenlease/db/eventsdb"
+	"github.com/tokenlease/tokenlease/internal/metrics"
 )
 
 // reader is the pod's one reader of the change log. It keeps the cursor, reads
@@ -262,6 +263,7 @@ func (r *reader) drain(cursor *Position, read func(after Position) ([]Event, err
 		if err != nil {
 			return n, err
 		}
+		metrics.EventReaderLag(lag(batch, r.batch))
 		if len(batch) > 0 {
 			n += len(batch)
 			*cursor = batch[len(batch)-1].Pos
@@ -271,4 +273,15 @@ func (r *reader) drain(cursor *Position, read func(after Position) ([]Event, err
 			return n, nil
 		}
 	}
+}
+
+// lag is how far behind the log a read of limit rows that returned batch
+// leaves the reader: the age of the newest row delivered while the read came
+// back full (more rows wait), else 0 (caught up). The ages compare the
+// database's clock with the pod's; skew shows as a constant offset.
+func lag(batch []Event, limit int) time.Duration {
+	if len(batch) < limit || len(batch) == 0 {
+		return 0
+	}
+	return max(0, time.Since(batch[len(batch)-1].At))
 }

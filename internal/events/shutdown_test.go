@@ -22,6 +22,7 @@ func startPod(t *testing.T, url string) (*apptest.Pod, context.CancelFunc, <-cha
 	cfg.PodName = "shutdown-test"
 	cfg.ShutdownGrace = config.Duration(30 * time.Second)
 	cfg.BootstrapAdminKey = apptest.AdminKey
+	cfg.MetricsAddr = ""
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, app.Options{DisableJobs: true})
 	if err != nil {

@@ -36,7 +36,8 @@ func wantError(t testing.TB, r apptest.Response, status int, code string) {
 	}
 }
 
-// checkErrorBody reports whether b is exactly the contract's error shape.
+// checkErrorBody reports whether b is exactly the contract's error shape
+// (DESIGN section 2, with the request id of issue 12).
 func checkErrorBody(b []byte) error {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(b, &top); err != nil {
@@ -51,8 +52,9 @@ func checkErrorBody(b []byte) error {
 	}
 	code, _ := detail["code"].(string)
 	msg, _ := detail["message"].(string)
-	if len(detail) != 2 || code == "" || msg == "" {
-		return fmt.Errorf("error must hold exactly a non-empty code and message")
+	id, _ := detail["request_id"].(string)
+	if len(detail) != 3 || code == "" || msg == "" || id == "" {
+		return fmt.Errorf("error must hold exactly a non-empty code, message and request_id")
 	}
 	return nil
 }

@@ -102,6 +102,10 @@ var otherRules = map[routeKey]rule{
 	{"GET", "/admin/keys"}:          {roles: rAdmin},
 	{"DELETE", "/admin/keys/:name"}: {roles: rAdmin},
 
+	// River UI (its page, assets and JSON API) shows the job queue.
+	{"GET", "/admin/river"}:       {roles: rAdmin},
+	{"GET", "/admin/river/*path"}: {roles: rAdmin},
+
 	// Pools (section 7): reading one pool is like its stats; changing
 	// pools and listing them all is for admins.
 	{"GET", "/pools"}:          {roles: rAdmin},

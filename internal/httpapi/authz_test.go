@@ -51,7 +51,7 @@ func statusAs(t testing.TB, pod *apptest.Pod, credential, method, path string, b
 // requestFor fills a route template with values that exist or not (the
 // table walk looks only at whether authorisation let the request through).
 func requestFor(rr httpapi.RouteRule, pool string) (string, []byte) {
-	path := strings.NewReplacer(":pool", pool, ":token", "no-such-token", ":name", "no-such-key", "*file", "index.html").Replace(rr.Path)
+	path := strings.NewReplacer(":pool", pool, ":token", "no-such-token", ":name", "no-such-key", "*file", "index.html", "*path", "jobs").Replace(rr.Path)
 	switch {
 	case strings.HasSuffix(path, "/generate"):
 		return path, []byte(`{"count": 1}`)

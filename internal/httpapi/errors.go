@@ -12,6 +12,7 @@ import (
 
 	"github.com/tokenlease/tokenlease/internal/auth"
 	"github.com/tokenlease/tokenlease/internal/events"
+	"github.com/tokenlease/tokenlease/internal/logging"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -89,8 +90,9 @@ type errorBody struct {
 }
 
 type errorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"` // to find the request's log lines
 }
 
 // outageLog logs requests that failed because the database does not answer:
@@ -122,7 +124,7 @@ func writeError(c *gin.Context, err error) {
 	if status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
 		c.Header("Retry-After", retryAfterDefault)
 	}
-	abortJSON(c, status, errorBody{errorDetail{Code: code, Message: msg}})
+	abortJSON(c, status, errorBody{errorDetail{Code: code, Message: msg, RequestID: logging.RequestID(ctx)}})
 }
 
 func classify(err error) (status int, code, msg string) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tokenlease/tokenlease/internal/auth"
 	"github.com/tokenlease/tokenlease/internal/events"
+	"github.com/tokenlease/tokenlease/internal/metrics"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -150,6 +151,8 @@ func (s *streamer) serve(c *gin.Context) {
 	w := newSSEWriter(c, s.opts.WriteTimeout)
 	w.redact = access.Redact
 	defer w.close()
+	metrics.EventStreams().Inc()
+	defer metrics.EventStreams().Dec()
 
 	if resume {
 		// Copy the bulk of the backlog before subscribing, so that a long

@@ -70,6 +70,7 @@ func startPodsAtOnce(t *testing.T, databaseURL string, n int) []*apptest.Pod {
 		cfg.SweepInterval = config.Duration(200 * time.Millisecond)
 		cfg.ShutdownGrace = config.Duration(5 * time.Second)
 		cfg.BootstrapAdminKey = apptest.AdminKey
+		cfg.MetricsAddr = ""
 		wg.Go(func() {
 			<-start
 			apps[i], errs[i] = app.New(ctx, cfg, app.Options{})

@@ -34,6 +34,9 @@ type Options struct {
 	Stream StreamOptions
 	// Auth says who may call what; its zero value is AUTH=off.
 	Auth Auth
+	// RiverUI serves River's web UI under /admin/river; without it the
+	// routes are not registered.
+	RiverUI http.Handler
 }
 
 type handlers struct {
@@ -56,7 +59,7 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	r.Use(recovery, requestLog, h.authenticate)
+	r.Use(requestLog, observe, recovery, h.authenticate)
 	r.NoRoute(func(c *gin.Context) { writeError(c, errRouteNotFound) })
 	r.NoMethod(h.methodNotAllowed)
 
@@ -89,6 +92,9 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	}
 	registerSeedRoutes(r, h)
 	h.adminKeyRoutes(r)
+	if opts.RiverUI != nil {
+		mountRiverUI(r, opts.RiverUI)
+	}
 	return r
 }
 
@@ -174,16 +180,4 @@ func recovery(c *gin.Context) {
 		}
 	}()
 	c.Next()
-}
-
-// requestLog logs every request at debug: the hot path is too hot for info.
-func requestLog(c *gin.Context) {
-	if !slog.Default().Enabled(c.Request.Context(), slog.LevelDebug) {
-		c.Next()
-		return
-	}
-	start := time.Now()
-	c.Next()
-	slog.DebugContext(c.Request.Context(), "request",
-		"method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(), "duration", time.Since(start))
 }

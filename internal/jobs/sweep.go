@@ -8,6 +8,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/tokenlease/tokenlease/internal/metrics"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -25,12 +26,14 @@ type SweepWorker struct {
 func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
 	// Dead rows first: until they are gone, every lapsed-lease probe (the
 	// sweep's and the claims') reads past them.
-	deadline := time.Now().Add(w.budget)
+	start := time.Now()
+	deadline := start.Add(w.budget)
 	expired, err := w.drain(ctx, deadline, w.svc.SweepDeadTokens)
-	if err != nil {
-		return err
+	lapsed := 0
+	if err == nil {
+		lapsed, err = w.drain(ctx, deadline, w.svc.SweepLapsedLeases)
 	}
-	lapsed, err := w.drain(ctx, deadline, w.svc.SweepLapsedLeases)
+	metrics.Swept(metrics.DefaultPool, lapsed, expired, time.Since(start))
 	if lapsed > 0 || expired > 0 {
 		slog.Info("swept tokens", "lapsed", lapsed, "expired", expired)
 	}

@@ -1,6 +1,7 @@
 package longpoll
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenlease/tokenlease/internal/events"
+	"github.com/tokenlease/tokenlease/internal/metrics"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -124,6 +126,9 @@ func (w *Waiter) AssignWait(ctx context.Context, req tokens.AssignRequest, wait 
 	queue := w.queueOf(req.Pool)
 	me, assignNow := queue.join()
 	defer queue.leave(me)
+	waiting := metrics.Waiters(cmp.Or(req.Pool, tokens.DefaultPool))
+	waiting.Inc()
+	defer waiting.Dec()
 	if w.wake != nil {
 		w.wake() // the reader may idle behind the head while nobody waits
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tokenlease/tokenlease/db"
+	"github.com/tokenlease/tokenlease/internal/metrics"
 )
 
 // DefaultBatchMax caps how many requests one batched statement serves when
@@ -60,9 +61,9 @@ func (s *Service) batchersOf(id int32) *poolBatchers {
 		return b.(*poolBatchers)
 	}
 	b, _ := s.batchers.LoadOrStore(id, &poolBatchers{
-		assigns:    newBatcher(s.batchMax, nil, s.runAssignBatch),
-		unblocks:   newBatcher(s.batchMax, leaseRef.key, s.runUnblockBatch),
-		keepAlives: newBatcher(s.batchMax, leaseRef.key, s.runKeepAliveBatch),
+		assigns:    newBatcher(metrics.BatchAssign, s.batchMax, nil, s.runAssignBatch),
+		unblocks:   newBatcher(metrics.BatchUnblock, s.batchMax, leaseRef.key, s.runUnblockBatch),
+		keepAlives: newBatcher(metrics.BatchKeepalive, s.batchMax, leaseRef.key, s.runKeepAliveBatch),
 	})
 	return b.(*poolBatchers)
 }

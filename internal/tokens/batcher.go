@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+
+	"github.com/tokenlease/tokenlease/internal/metrics"
 )
 
 // batcher coalesces concurrent requests of one kind into single statements
@@ -19,7 +21,8 @@ import (
 // it, which runs that one, and so on. A request's caller therefore waits at
 // most for the batch in flight plus its own.
 type batcher[Req, Res any] struct {
-	max int
+	kind string // the metrics' batch kind
+	max  int
 	// run executes one batch: it must set res or err of every call.
 	run func(calls []*batchCall[Req, Res])
 	// key, when set, names the row a request touches: two requests with the
@@ -43,8 +46,8 @@ type batchCall[Req, Res any] struct {
 	lead []*batchCall[Req, Res] // set when this call is to run the next batch
 }
 
-func newBatcher[Req, Res any](max int, key func(Req) string, run func([]*batchCall[Req, Res])) *batcher[Req, Res] {
-	return &batcher[Req, Res]{max: max, key: key, run: run}
+func newBatcher[Req, Res any](kind string, max int, key func(Req) string, run func([]*batchCall[Req, Res])) *batcher[Req, Res] {
+	return &batcher[Req, Res]{kind: kind, max: max, key: key, run: run}
 }
 
 // do runs req in the next batch and returns its own result.
@@ -95,6 +98,7 @@ func (b *batcher[Req, Res]) release(c *batchCall[Req, Res]) {
 // lead runs batch (which holds self), then passes the lead on to the next
 // batch, if any requests have queued, and wakes the batch's other callers.
 func (b *batcher[Req, Res]) lead(self *batchCall[Req, Res], batch []*batchCall[Req, Res]) {
+	metrics.BatchSize(b.kind, len(batch))
 	b.safeRun(batch)
 	b.mu.Lock()
 	var next []*batchCall[Req, Res]

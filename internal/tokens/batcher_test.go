@@ -76,7 +76,7 @@ type result struct {
 func TestBatcherCoalescesWhileBusy(t *testing.T) {
 	t.Parallel()
 	g := newGatedRunner()
-	b := newBatcher(64, nil, g.run)
+	b := newBatcher("test", 64, nil, g.run)
 	results := make(chan result, 10)
 	ask := func(req string, ctx context.Context) {
 		res, err := b.do(ctx, req)
@@ -129,7 +129,7 @@ func TestBatcherCoalescesWhileBusy(t *testing.T) {
 func TestBatcherCapAndKeys(t *testing.T) {
 	t.Parallel()
 	g := newGatedRunner()
-	b := newBatcher(3, func(s string) string { return s[:1] }, g.run)
+	b := newBatcher("test", 3, func(s string) string { return s[:1] }, g.run)
 	results := make(chan result, 10)
 	go func() { res, err := b.do(context.Background(), "x0"); results <- result{"x0", res, err} }()
 	<-g.entered
@@ -159,7 +159,7 @@ func TestBatcherCapAndKeys(t *testing.T) {
 
 func TestBatcherPanicAnswersEveryone(t *testing.T) {
 	t.Parallel()
-	b := newBatcher(8, nil, func(calls []*batchCall[string, string]) { panic("boom") })
+	b := newBatcher("test", 8, nil, func(calls []*batchCall[string, string]) { panic("boom") })
 	if _, err := b.do(context.Background(), "x"); err == nil {
 		t.Fatal("a panicking batch returned no error")
 	}
