@@ -31,6 +31,7 @@ type Hub struct {
 	closed    bool
 	subs      map[*Subscription]struct{}
 	observers []observer
+	heldRings []func()
 }
 
 // observer is an in-process consumer besides the subscriptions: f takes each
@@ -150,6 +151,25 @@ func (h *Hub) Observe(f func([]Event), interested func() bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.observers = append(h.observers, observer{f, interested})
+}
+
+// ObserveHeldRings registers f to be called when the doorbell rang while the
+// log is held back behind a running transaction: changes have committed that
+// no batch can show yet. f must not block.
+func (h *Hub) ObserveHeldRings(f func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.heldRings = append(h.heldRings, f)
+}
+
+// heldRing calls the observers of held-back rings.
+func (h *Hub) heldRing() {
+	h.mu.Lock()
+	fs := h.heldRings
+	h.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
 }
 
 // wantedLocked reports whether anyone needs events now.

@@ -20,6 +20,7 @@ type Assigner interface {
 // Changes is what the long-poll needs of the events layer: *events.Bus.
 type Changes interface {
 	Observe(f func([]events.Event), interested func() bool)
+	ObserveHeldRings(f func())
 	Kick()
 	Done() <-chan struct{}
 }
@@ -57,11 +58,16 @@ func New(changes Changes, svc Assigner, logger *slog.Logger) *Waiter {
 	}
 	w := &Waiter{svc: svc, wake: changes.Kick, done: changes.Done(), logger: logger}
 	changes.Observe(w.observe, func() bool { return w.queue.len() > 0 })
+	changes.ObserveHeldRings(w.rang)
 	return w
 }
 
 // Waiting returns how many assigns wait for a token.
 func (w *Waiter) Waiting() int { return w.queue.len() }
+
+// Asleep returns how many waiting assigns have found no token and wait for
+// a wake-up (the others are assigning now).
+func (w *Waiter) Asleep() int { return w.queue.asleep() }
 
 // observe is the events layer's call with each batch of events: it wakes one
 // waiter per freed token. It never blocks.
@@ -71,6 +77,16 @@ func (w *Waiter) observe(batch []events.Event) {
 	}
 	if n := freedIn(batch); n > 0 {
 		w.queue.wakeUp(n)
+	}
+}
+
+// rang is the events layer's call when the doorbell rang but the log is held
+// back (a transaction open elsewhere), so the events that would say which
+// tokens were freed cannot be read yet: the first idle waiter retries its
+// assign, and the database says whether a token is free. It never blocks.
+func (w *Waiter) rang() {
+	if w.queue.len() > 0 {
+		w.queue.poke()
 	}
 }
 
