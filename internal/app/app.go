@@ -86,7 +86,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			return nil, err
 		}
 	}
-	hopts := httpapi.Options{Ready: a.ready}
+	hopts := httpapi.Options{Ready: a.ready, Stream: httpapi.StreamOptions{MaxStreams: cfg.MaxStreams}}
 	if hopts.Auth, err = a.newAuth(ctx); err != nil {
 		a.closeAuth()
 		conns.Close()

@@ -19,7 +19,7 @@ type Config struct {
 	PollInterval time.Duration // safety-net read of the log without a ring (1s)
 	ReadGap      time.Duration // least time between two reads of the log (5ms)
 	BatchSize    int           // rows per read of the log (1000)
-	StreamBuffer int           // events a subscriber may fall behind before it is dropped (4096)
+	StreamBuffer int           // events a subscriber may fall behind before it is dropped (4096); its queue grows only as far as it lags
 	IdlePing     time.Duration // ping of an idle LISTEN connection (30s)
 	Logger       *slog.Logger
 	// Direct configures the LISTEN and reader connections, which hold a
