@@ -31,6 +31,8 @@ type Changes interface {
 //   - Waiters of one pod are served first come, first served (a newcomer
 //     does not assign ahead of those already waiting), and a wake-up wakes
 //     only as many waiters as tokens were freed (waitQueue).
+//   - While the log is held back, a ring it cannot show wakes the first
+//     waiter to claim as a probe, passed on after each success (rang).
 //   - The assign runs to completion even if the client goes away meanwhile,
 //     and a lease taken for a client that has gone is released at once: a
 //     disconnected waiter never holds a lease.
