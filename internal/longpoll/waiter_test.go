@@ -196,16 +196,16 @@ func TestWaiterHeldRingProbesInOrder(t *testing.T) {
 	before, _ := f.counts()
 	f.add(2)
 	w.rang()
-	var got []int
+	leases := map[int]int64{} // waiter -> lease id, which counts up in claim order
 	for range 2 {
 		r := <-results
 		if r.err != nil {
 			t.Fatalf("waiter %d: %v", r.i, r.err)
 		}
-		got = append(got, r.i)
+		leases[r.i] = r.lease.LeaseID
 	}
-	if got[0] != 0 || got[1] != 1 {
-		t.Fatalf("served waiters %v, want 0 then 1", got)
+	if len(leases) != 2 || leases[0] == 0 || leases[1] == 0 || leases[0] > leases[1] {
+		t.Fatalf("served waiters (waiter: lease) %v, want waiter 0 then waiter 1", leases)
 	}
 	wait.Eventually(t, 5*time.Second, "the probe to end", func() bool { return w.queue.asleep() == 2 })
 	if after, _ := f.counts(); after-before != 3 {
