@@ -66,6 +66,9 @@ type Config struct {
 	Batching Switch `env:"BATCHING" envDefault:"on"`
 	// BatchMax caps the requests one batched statement serves.
 	BatchMax int `env:"BATCH_MAX" envDefault:"64"`
+	// MaxStreams caps the event streams (GET /tokens/events) one pod holds
+	// open; past it a stream is refused with 503.
+	MaxStreams int `env:"MAX_STREAMS" envDefault:"1000"`
 	// PprofAddr serves Go's profiler on a loopback address for performance
 	// work (e.g. 127.0.0.1:6060); empty, nothing listens.
 	PprofAddr string `env:"PPROF_ADDR"`
@@ -155,6 +158,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchMax < 1 || c.BatchMax > 10000 {
 		errs = append(errs, fmt.Errorf("BATCH_MAX must lie between 1 and 10000, got %d", c.BatchMax))
+	}
+	if c.MaxStreams < 1 || c.MaxStreams > 1000000 {
+		errs = append(errs, fmt.Errorf("MAX_STREAMS must lie between 1 and 1000000, got %d", c.MaxStreams))
 	}
 	if c.PprofAddr != "" && !isLoopback(c.PprofAddr) {
 		errs = append(errs, fmt.Errorf("PPROF_ADDR must be a loopback address (e.g. 127.0.0.1:6060), got %q", c.PprofAddr))

@@ -19,7 +19,7 @@ type Config struct {
 	PollInterval time.Duration // safety-net read of the log without a ring (1s)
 	ReadGap      time.Duration // least time between two reads of the log (5ms)
 	BatchSize    int           // rows per read of the log (1000)
-	StreamBuffer int           // events a subscriber may fall behind before it is dropped (4096)
+	StreamBuffer int           // events a subscriber may fall behind before it is dropped (4096); its queue grows only as far as it lags
 	IdlePing     time.Duration // ping of an idle LISTEN connection (30s)
 	Logger       *slog.Logger
 	// Direct configures the LISTEN and reader connections, which hold a
@@ -85,8 +85,9 @@ func New(conns *pgxpool.Pool, cfg Config) *Bus {
 	readerConn := readerConnConfig(direct)
 	dial := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, readerConn) }
 	b.reader = newReader(dial, b.hub, cfg.BatchSize, cfg.PollInterval, cfg.ReadGap, cfg.Logger)
+	readerConn.Tracer = b.reader
 	b.hub.wake = b.reader.Kick
-	b.listener = newListener(direct, b.reader.Kick, cfg.IdlePing, cfg.Logger)
+	b.listener = newListener(direct, b.reader.Rang, cfg.IdlePing, cfg.Logger)
 	return b
 }
 
@@ -164,6 +165,10 @@ func (b *Bus) Done() <-chan struct{} { return b.hub.Done() }
 // Observe registers an in-process consumer of every batch (see Hub.Observe).
 func (b *Bus) Observe(f func([]Event), interested func() bool) { b.hub.Observe(f, interested) }
 
+// ObserveHeldRings registers a consumer of the doorbell's rings that the log
+// cannot show yet (see Hub.ObserveHeldRings).
+func (b *Bus) ObserveHeldRings(f func()) { b.hub.ObserveHeldRings(f) }
+
 // Kick asks the reader to catch up with the log now: for an observer that
 // has just become interested, since the reader idles behind the head while
 // nobody is. It never blocks.
@@ -173,6 +178,7 @@ func (b *Bus) Kick() { b.reader.Kick() }
 type Stats struct {
 	Cursor      Position // the last position read
 	Reads       int64    // reads of rows from the log
+	Queries     int64    // statements the reader ran (reads, horizon checks, head)
 	Skips       int64    // moves to the head of the log while nobody needed events
 	Rings       int64    // doorbell rings sent
 	Connections int64    // LISTEN connections made (reconnects are the excess over one)
@@ -188,6 +194,7 @@ func (b *Bus) Stats() Stats {
 	return Stats{
 		Cursor:      cur,
 		Reads:       b.reader.reads.Load(),
+		Queries:     b.reader.queries.Load(),
 		Skips:       b.reader.skips.Load(),
 		Rings:       b.bell.rings.Load(),
 		Connections: b.listener.sessions.Load(),

@@ -10,13 +10,15 @@ import (
 var ErrClosed = errors.New("events: closed")
 
 // Hub fans events out to the subscribers of one pod. The reader publishes
-// each batch once; the hub hands every event to every subscriber whose
-// filter selects it with a non-blocking send, so a slow subscriber never
-// holds up the reader or the others: when its buffer is full it is dropped
-// (its channel closed, Dropped true). Observers (the long-poll's wait queue)
-// are called with each batch and must not block either.
+// each batch once; the hub appends every event to the queue of each
+// subscriber whose filter selects it, without waiting for anyone, so a slow
+// subscriber never holds up the reader or the others: when its queue would
+// pass the limit it is dropped (it ends, Dropped true). A queue grows only
+// as far as its subscriber lags, so an idle subscriber costs next to
+// nothing. Observers (the long-poll's wait queue) are called with each batch
+// and must not block either.
 type Hub struct {
-	bufSize int
+	limit int // events a subscriber may fall behind before it is dropped
 	// wake asks the reader to catch up at once (the reader's Kick); called
 	// when a subscriber arrives, since the cursor may be a little behind
 	// while nobody needs events. Set before use; nil in unit tests.
@@ -31,6 +33,7 @@ type Hub struct {
 	closed    bool
 	subs      map[*Subscription]struct{}
 	observers []observer
+	heldRings []func()
 }
 
 // observer is an in-process consumer besides the subscriptions: f takes each
@@ -40,24 +43,87 @@ type observer struct {
 	interested func() bool
 }
 
-// NewHub returns a hub whose subscribers buffer up to bufSize events. The
-// reader feeds it (Start, Publish); on its own it is an in-memory fan-out.
-func NewHub(bufSize int) *Hub {
-	return &Hub{bufSize: bufSize, ready: make(chan struct{}), done: make(chan struct{}), subs: make(map[*Subscription]struct{})}
+// NewHub returns a hub whose subscribers may fall up to limit events
+// behind. The reader feeds it (Start, Publish); on its own it is an
+// in-memory fan-out.
+func NewHub(limit int) *Hub {
+	return &Hub{limit: limit, ready: make(chan struct{}), done: make(chan struct{}), subs: make(map[*Subscription]struct{})}
 }
 
-// Subscription is one subscriber's view of the stream: C delivers, in log
-// order, every selected event after the position Subscribe returned. C is
-// closed when the subscription ends: by Close, by the hub's shutdown, or by
-// a drop for slowness (then Dropped reports true, after the events still
-// buffered have been received).
+// Subscription is one subscriber's view of the stream: it delivers, in log
+// order, every selected event after the position Subscribe returned (Take,
+// or Next). It ends by Close, by the hub's shutdown, or by a drop for
+// slowness (then Dropped reports true); the events queued before the end
+// are still delivered.
 type Subscription struct {
-	C       <-chan Event
-	ch      chan Event
-	filter  Filter
-	hub     *Hub
-	closed  bool // guarded by hub.mu
-	dropped bool // guarded by hub.mu
+	filter Filter
+	hub    *Hub
+	// signal holds a value while events are queued or the subscription has
+	// ended (it may also hold one after a Take emptied the queue).
+	signal chan struct{}
+	// Guarded by hub.mu. The queue starts empty and grows as far as the
+	// subscriber lags (up to the hub's limit); Take lets a large one go.
+	queue   []Event
+	closed  bool
+	dropped bool
+}
+
+// queueKeep is the largest queue capacity a Take keeps for reuse: an idle
+// subscriber must cost a few KB, not what its busiest moment needed.
+const queueKeep = 64
+
+// Ready receives a value when events are queued or the subscription has
+// ended; then Take.
+func (s *Subscription) Ready() <-chan struct{} { return s.signal }
+
+// Take appends the queued events to dst, in order, and returns it; open is
+// false once the subscription has ended (the events returned with it are
+// the last).
+func (s *Subscription) Take(dst []Event) (evs []Event, open bool) {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	dst = append(dst, s.queue...)
+	if cap(s.queue) > queueKeep {
+		s.queue = nil
+	} else {
+		clear(s.queue) // let the events go
+		s.queue = s.queue[:0]
+	}
+	return dst, !s.closed
+}
+
+// Next returns the next event, waiting for it; ok is false once the
+// subscription has ended and every queued event has been returned, or when
+// ctx ends. For in-process consumers that take one event at a time.
+func (s *Subscription) Next(ctx context.Context) (ev Event, ok bool) {
+	for {
+		s.hub.mu.Lock()
+		if len(s.queue) > 0 {
+			ev = s.queue[0]
+			s.queue[0] = Event{}
+			s.queue = s.queue[1:]
+			s.hub.mu.Unlock()
+			return ev, true
+		}
+		closed := s.closed
+		s.hub.mu.Unlock()
+		if closed {
+			return Event{}, false
+		}
+		select {
+		case <-s.signal:
+		case <-ctx.Done():
+			return Event{}, false
+		}
+	}
+}
+
+// notify sets the signal, without waiting.
+func (s *Subscription) notify() {
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
 }
 
 // Start sets the first cursor and opens the hub for subscribers.
@@ -94,8 +160,7 @@ func (h *Hub) Subscribe(ctx context.Context, f Filter) (*Subscription, Position,
 	if h.closed {
 		return nil, Position{}, ErrClosed
 	}
-	ch := make(chan Event, h.bufSize)
-	s := &Subscription{C: ch, ch: ch, filter: f, hub: h}
+	s := &Subscription{filter: f, hub: h, signal: make(chan struct{}, 1)}
 	h.subs[s] = struct{}{}
 	if h.wake != nil {
 		h.wake()
@@ -125,8 +190,8 @@ func (s *Subscription) Close() {
 	s.hub.endLocked(s, false)
 }
 
-// Dropped reports whether the hub ended the subscription because its buffer
-// was full.
+// Dropped reports whether the hub ended the subscription because it fell
+// too far behind.
 func (s *Subscription) Dropped() bool {
 	s.hub.mu.Lock()
 	defer s.hub.mu.Unlock()
@@ -139,7 +204,7 @@ func (h *Hub) endLocked(s *Subscription, dropped bool) {
 	}
 	s.closed, s.dropped = true, dropped
 	delete(h.subs, s)
-	close(s.ch)
+	s.notify()
 }
 
 // Observe registers f to be called with every published batch, after the
@@ -150,6 +215,25 @@ func (h *Hub) Observe(f func([]Event), interested func() bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.observers = append(h.observers, observer{f, interested})
+}
+
+// ObserveHeldRings registers f to be called when the doorbell rang while the
+// log is held back behind a running transaction: changes have committed that
+// no batch can show yet. f must not block.
+func (h *Hub) ObserveHeldRings(f func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.heldRings = append(h.heldRings, f)
+}
+
+// heldRing calls the observers of held-back rings.
+func (h *Hub) heldRing() {
+	h.mu.Lock()
+	fs := h.heldRings
+	h.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
 }
 
 // wantedLocked reports whether anyone needs events now.
@@ -203,17 +287,19 @@ func (h *Hub) Publish(batch []Event) {
 	}
 	h.cursor = batch[len(batch)-1].Pos
 	for s := range h.subs {
+		queued := len(s.queue)
 		for _, ev := range batch {
 			if !s.filter.Has(ev) {
 				continue
 			}
-			select {
-			case s.ch <- ev:
-				continue
-			default:
+			if len(s.queue) >= h.limit {
+				h.endLocked(s, true)
+				break
 			}
-			h.endLocked(s, true)
-			break
+			s.queue = append(s.queue, ev)
+		}
+		if len(s.queue) > queued {
+			s.notify()
 		}
 	}
 	observers := h.observers

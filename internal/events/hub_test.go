@@ -10,6 +10,19 @@ func testEvent(xid, id int64, kind string) Event {
 	return Event{Pos: Position{Xid: xid, ID: id}, Kind: kind, Token: "t", data: []byte(`{}`)}
 }
 
+// mustNext returns the subscription's next event, failing when it has ended
+// or none comes.
+func mustNext(t *testing.T, s *Subscription) Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ev, ok := s.Next(ctx)
+	if !ok {
+		t.Fatal("no event: the subscription ended or nothing came")
+	}
+	return ev
+}
+
 func TestHubDeliversInOrderAndFilters(t *testing.T) {
 	t.Parallel()
 	h := NewHub(16)
@@ -22,11 +35,11 @@ func TestHubDeliversInOrderAndFilters(t *testing.T) {
 	only, _, _ := h.Subscribe(ctx, Filter{Kinds: mustKinds(t, "unblocked")})
 	h.Publish([]Event{testEvent(10, 1, KindAssigned), testEvent(10, 2, KindUnblocked), testEvent(11, 3, KindAssigned)})
 	for i, want := range []int64{1, 2, 3} {
-		if ev := <-all.C; ev.Pos.ID != want {
+		if ev := mustNext(t, all); ev.Pos.ID != want {
 			t.Fatalf("event %d: got %v", i, ev.Pos)
 		}
 	}
-	if ev := <-only.C; ev.Kind != KindUnblocked {
+	if ev := mustNext(t, only); ev.Kind != KindUnblocked {
 		t.Fatalf("filtered subscriber got %s", ev.Kind)
 	}
 	if c, _ := h.Cursor(ctx); c != (Position{11, 3}) {
@@ -53,7 +66,8 @@ func TestHubDropsSlowSubscriber(t *testing.T) {
 		defer close(done)
 		for i := int64(1); i <= 5; i++ {
 			h.Publish([]Event{testEvent(1, i, KindAssigned)})
-			if ev := <-fast.C; ev.Pos.ID != i {
+			ev, ok := fast.Next(ctx)
+			if !ok || ev.Pos.ID != i {
 				t.Errorf("fast subscriber got %v, want id %d", ev.Pos, i)
 			}
 		}
@@ -64,7 +78,11 @@ func TestHubDropsSlowSubscriber(t *testing.T) {
 		t.Fatal("publish blocked on a slow subscriber")
 	}
 	var got []int64
-	for ev := range slow.C {
+	for {
+		ev, ok := slow.Next(ctx)
+		if !ok {
+			break
+		}
 		got = append(got, ev.Pos.ID)
 	}
 	if len(got) != 2 || got[0] != 1 || got[1] != 2 || !slow.Dropped() {
@@ -74,6 +92,31 @@ func TestHubDropsSlowSubscriber(t *testing.T) {
 		t.Fatalf("fast dropped %v, subscribers %d", fast.Dropped(), h.Subscribers())
 	}
 	slow.Close() // harmless after a drop
+}
+
+// A subscription's queue grows as far as its subscriber lags and no
+// further: Take returns the events in order and lets a large array go.
+func TestHubQueueGrowsAndShrinks(t *testing.T) {
+	t.Parallel()
+	h := NewHub(1000)
+	h.Start(Position{})
+	s, _, _ := h.Subscribe(context.Background(), Filter{})
+	if cap(s.queue) != 0 {
+		t.Fatalf("an idle subscription holds room for %d events", cap(s.queue))
+	}
+	var batch []Event
+	for i := int64(1); i <= 500; i++ {
+		batch = append(batch, testEvent(1, i, KindAssigned))
+	}
+	h.Publish(batch)
+	<-s.Ready()
+	got, open := s.Take(nil)
+	if !open || len(got) != 500 || got[0].Pos.ID != 1 || got[499].Pos.ID != 500 {
+		t.Fatalf("Take: %d events (open %v)", len(got), open)
+	}
+	if cap(s.queue) > queueKeep {
+		t.Fatalf("after Take the queue keeps room for %d events", cap(s.queue))
+	}
 }
 
 func TestHubClose(t *testing.T) {
@@ -97,7 +140,7 @@ func TestHubClose(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	h.Close()
-	if _, ok := <-r.s.C; ok || r.s.Dropped() {
+	if _, ok := r.s.Next(ctx); ok || r.s.Dropped() {
 		t.Fatal("close must end subscriptions, not as a drop")
 	}
 	if _, _, err := h.Subscribe(ctx, Filter{}); err != ErrClosed {

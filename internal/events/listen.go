@@ -14,14 +14,14 @@ import (
 const listenAppName = "tokenlease-listen"
 
 // listener holds the pod's one LISTEN connection, dedicated and outside the
-// pool. Each notification kicks the reader. When the connection drops it
+// pool. Each notification rings the reader (reader.Rang). When the connection drops it
 // reconnects with capped exponential backoff, and every (re)connection kicks
 // the reader too, which catches up from the log: notifications lost while
 // the connection was down lose nothing. An idle connection is pinged now and
 // then, so that a silently dead one is noticed.
 type listener struct {
 	connConfig *pgx.ConnConfig
-	kick       func()
+	kick       func() // the reader's Rang
 	idlePing   time.Duration
 	logger     *slog.Logger
 

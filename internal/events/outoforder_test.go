@@ -59,20 +59,17 @@ func commit(t *testing.T, tx pgx.Tx) {
 // receiveUntil collects events from sub until one for token stop arrives.
 func receiveUntil(t *testing.T, sub *events.Subscription, stop string) []events.Event {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	var got []events.Event
-	timeout := time.After(20 * time.Second)
 	for {
-		select {
-		case ev, ok := <-sub.C:
-			if !ok {
-				t.Fatal("subscription ended")
-			}
-			got = append(got, ev)
-			if ev.Token == stop {
-				return got
-			}
-		case <-timeout:
-			t.Fatalf("timed out; got %d events", len(got))
+		ev, ok := sub.Next(ctx)
+		if !ok {
+			t.Fatalf("the subscription ended or timed out; got %d events", len(got))
+		}
+		got = append(got, ev)
+		if ev.Token == stop {
+			return got
 		}
 	}
 }
@@ -125,8 +122,10 @@ func TestOutOfOrderCommitsDeliveredOnce(t *testing.T) {
 			reads := b.Stats().Reads
 			apptest.Eventually(t, 20*time.Second, "the reader to look at the log", func() bool { return b.Stats().Reads >= reads+3 })
 			select {
-			case ev := <-sub.C:
-				t.Fatalf("event %v (%s) delivered while an older transaction still runs", ev.Pos, ev.Token)
+			case <-sub.Ready():
+				if evs, _ := sub.Take(nil); len(evs) > 0 {
+					t.Fatalf("event %v (%s) delivered while an older transaction still runs", evs[0].Pos, evs[0].Token)
+				}
 			default:
 			}
 

@@ -26,9 +26,11 @@ type reader struct {
 	minGap time.Duration // the least time between two reads, to coalesce kicks
 	logger *slog.Logger
 
-	kick  chan struct{}
-	reads atomic.Int64 // reads of rows
-	skips atomic.Int64 // moves to the head while nobody needed events
+	kick    chan struct{}
+	reads   atomic.Int64 // reads of rows
+	queries atomic.Int64 // statements run on the reader's connection
+	rang    atomic.Bool  // the doorbell rang since the last read (Rang)
+	skips   atomic.Int64 // moves to the head while nobody needed events
 
 	conn *pgx.Conn // the reader's own connection; nil until dialled or after an error
 	log  *Log      // reads through conn
@@ -36,11 +38,14 @@ type reader struct {
 
 // Delays while rows are held back: short at first, since the older
 // transaction is usually a claim a few milliseconds from its commit, and
-// longer while it still runs.
+// doubling while it still runs.
 const (
 	heldBackFirst = 2 * time.Millisecond
-	heldBackMax   = 100 * time.Millisecond
-	heldBackWarn  = 5 * time.Second
+	// heldBackMax caps the delay while the horizon does not move: a
+	// transaction left open for minutes costs each pod one statement a
+	// second (step), and its end is seen within about a second.
+	heldBackMax  = time.Second
+	heldBackWarn = 5 * time.Second
 	// heldBackRefine is how long rows stay held back before the reader
 	// looks past the running transactions of other databases (Log).
 	heldBackRefine = 10 * time.Millisecond
@@ -53,6 +58,16 @@ const (
 func newReader(dial func(context.Context) (*pgx.Conn, error), hub *Hub, batch int, poll, minGap time.Duration, logger *slog.Logger) *reader {
 	return &reader{dial: dial, hub: hub, batch: batch, poll: poll, minGap: minGap, logger: logger, kick: make(chan struct{}, 1)}
 }
+
+// TraceQueryStart counts the reader's statements (pgx.QueryTracer on its
+// connection): what the reader costs the database is a figure worth watching.
+func (r *reader) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.queries.Add(1)
+	return ctx
+}
+
+// TraceQueryEnd implements pgx.QueryTracer.
+func (r *reader) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // readerConnConfig derives the reader's connection from the pool's. The
 // reader has its own connection so that a busy pool never delays it, and so
@@ -124,6 +139,7 @@ func (r *reader) run(ctx context.Context) {
 	var retryAt time.Time
 	heldDelay := heldBackFirst
 	var heldSince time.Time // when rows were first held back without progress
+	var stalled int64       // while held back: the horizon every row below which has been read
 	warned := false
 	var lastSkip time.Time
 	timer := time.NewTimer(r.poll)
@@ -143,11 +159,14 @@ func (r *reader) run(ctx context.Context) {
 			timer.Reset(idleRefresh - since)
 			continue
 		}
+		rang := r.rang.Swap(false)
 		refine := !heldSince.IsZero() && time.Since(heldSince) >= heldBackRefine
-		n, skipped, held, err := r.catchUp(ctx, &cursor, refine)
+		n, skipped, held, horizon, err := r.step(ctx, &cursor, refine, stalled)
+		stalled = horizon
 		if skipped {
 			lastSkip = time.Now()
 		}
+		r.announce(rang, n, skipped, held, err)
 		var next time.Duration
 		switch {
 		case ctx.Err() != nil:
@@ -181,6 +200,51 @@ func (r *reader) run(ctx context.Context) {
 	}
 }
 
+// Rang is the listener's call for each notification and each new LISTEN
+// session: changes have committed. The reader reads soon, and if the log is
+// held back so that the read cannot show them, it tells the hub (announce).
+func (r *reader) Rang() {
+	r.rang.Store(true)
+	r.Kick()
+}
+
+// announce passes a ring on to the hub's held-ring observers when the read
+// after it found nothing new and rows are held back: the changes it
+// announced wait behind a running transaction. After a read that found rows
+// the ring stays pending (the next read, soon, decides); without anyone
+// interested, it is dropped.
+func (r *reader) announce(rang bool, n int, skipped, held bool, err error) {
+	switch {
+	case !rang || skipped:
+	case err != nil || held && n > 0:
+		r.rang.Store(true)
+	case held:
+		r.hub.heldRing()
+	}
+}
+
+// step reads what it can. While stalled (rows are held back, and every row
+// below the horizon stalled has been read) it first asks for the horizon
+// alone: while that has not moved nothing new can be read, and one statement
+// was the whole cost of looking. It returns, with catchUp's results, the
+// horizon up to which it has read while rows are held back (0: unknown).
+func (r *reader) step(ctx context.Context, cursor *Position, refine bool, stalled int64) (n int, skipped, held bool, horizon int64, err error) {
+	if stalled != 0 && r.hub.wanted() {
+		log, err := r.connect(ctx)
+		if err != nil {
+			return 0, false, false, 0, err
+		}
+		h, err := log.OwnHorizon(ctx)
+		if err != nil {
+			return 0, false, false, 0, err
+		}
+		if h == stalled {
+			return 0, false, true, h, nil
+		}
+	}
+	return r.catchUp(ctx, cursor, refine)
+}
+
 // head finds the first cursor, retrying until the database answers.
 func (r *reader) head(ctx context.Context) (Position, bool) {
 	bo := newBackoff(50*time.Millisecond, 5*time.Second)
@@ -208,48 +272,53 @@ func (r *reader) head(ctx context.Context) (Position, bool) {
 // how many rows it read and whether committed rows may still be held back
 // behind the horizon (after a read that found rows it assumes so, and the
 // next, soon, read finds out). With refine, rows held back are read up to
-// the horizon that passes other databases' transactions. While no stream and no waiting assign needs events,
-// it only moves the cursor to the head of the log (skipped): rows nobody
-// will receive are not read.
-func (r *reader) catchUp(ctx context.Context, cursor *Position, refine bool) (n int, skipped, held bool, err error) {
+// the horizon that passes other databases' transactions, and that horizon
+// is returned. While no stream and no waiting assign needs events, it only
+// moves the cursor to the head of the log (skipped): rows nobody will
+// receive are not read.
+func (r *reader) catchUp(ctx context.Context, cursor *Position, refine bool) (n int, skipped, held bool, horizon int64, err error) {
 	log, err := r.connect(ctx)
 	if err != nil {
-		return 0, false, false, err
+		return 0, false, false, 0, err
 	}
 	if !r.hub.wanted() {
 		head, err := log.Head(ctx)
 		if err != nil {
-			return 0, false, false, err
+			return 0, false, false, 0, err
 		}
 		if r.hub.skipTo(head) {
 			r.skips.Add(1)
 			if cursor.Before(head) {
 				*cursor = head
 			}
-			return 0, true, false, nil
+			return 0, true, false, 0, nil
 		}
 	}
 	n, err = r.drain(cursor, func(after Position) ([]Event, error) { return log.Read(ctx, after, r.batch) })
 	if err != nil {
-		return n, false, false, err
+		return n, false, false, 0, err
 	}
 	if n > 0 {
 		// More may be held back, or on its way: look again soon rather
 		// than ask. Under load this saves a statement per read.
-		return n, false, true, nil
+		return n, false, true, 0, nil
 	}
 	if held, err = log.HeldBack(ctx); err != nil || !held || !refine {
-		return n, false, held, err
+		return n, false, held, 0, err
 	}
 	// Held back for a while: perhaps by a transaction of another database.
-	horizon, err := log.OwnHorizon(ctx)
-	if err != nil || horizon <= cursor.Xid {
-		return n, false, true, err
+	if horizon, err = log.OwnHorizon(ctx); err != nil {
+		return n, false, true, 0, err
 	}
-	n, err = r.drain(cursor, func(after Position) ([]Event, error) {
-		return log.ReadUpTo(ctx, after, Position{Xid: horizon}, r.batch)
-	})
-	return n, false, true, err
+	if horizon > cursor.Xid {
+		n, err = r.drain(cursor, func(after Position) ([]Event, error) {
+			return log.ReadUpTo(ctx, after, Position{Xid: horizon}, r.batch)
+		})
+		if err != nil {
+			return n, false, true, 0, err
+		}
+	}
+	return n, false, true, horizon, nil
 }
 
 // drain reads batches after the cursor with read, publishing each and moving

@@ -33,6 +33,9 @@ var (
 	// errNotReady never says why: the cause may name the database's address,
 	// user or name, which are no client's business (the pod logs it).
 	errNotReady = &apiError{http.StatusServiceUnavailable, "unavailable", "the service is not ready"}
+	// errTooManyStreams refuses a stream past MAX_STREAMS: another pod, or
+	// this one a little later, may serve it.
+	errTooManyStreams = &apiError{http.StatusServiceUnavailable, "unavailable", "this pod serves as many event streams as it may; retry later or on another pod"}
 )
 
 // retryAfterDefault is the Retry-After of every 503 that says no other: the
@@ -99,6 +102,9 @@ type errorDetail struct {
 // during an outage every request does, and one line each would flood the log.
 var outageLog = newThrottledLog(2, 3)
 
+// streamCapLog logs streams refused past MAX_STREAMS, as rarely.
+var streamCapLog = newThrottledLog(2, 3)
+
 // writeError answers with the status and code of err.
 func writeError(c *gin.Context, err error) {
 	status, code, msg := classify(err)
@@ -110,6 +116,8 @@ func writeError(c *gin.Context, err error) {
 	}
 	ctx := c.Request.Context()
 	switch {
+	case errors.Is(err, errTooManyStreams):
+		streamCapLog.warn(ctx, "event stream refused: MAX_STREAMS streams are open")
 	case tokens.Unavailable(err) && ctx.Err() == nil:
 		outageLog.warn(ctx, "request failed: the database is unavailable",
 			"method", c.Request.Method, "route", c.FullPath(), "error", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -32,6 +33,7 @@ type StreamOptions struct {
 	Batch        int           // rows per read of the log during a resume (1000)
 	Heartbeat    time.Duration // comment on an idle stream (15s)
 	WriteTimeout time.Duration // longest write to a stream's client (10s)
+	MaxStreams   int           // streams open at once (1000)
 }
 
 func (o StreamOptions) withDefaults() StreamOptions {
@@ -43,6 +45,9 @@ func (o StreamOptions) withDefaults() StreamOptions {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = 1000
 	}
 	return o
 }
@@ -66,18 +71,22 @@ var errStreamClosed = fmt.Errorf("the event stream is shutting down: %w", events
 // skipping what it already sent: no gap, no duplicate. Comments (": ping")
 // keep idle connections open. A client that falls more than the buffer
 // behind gets a final "dropped" event and the stream ends; the stream also
-// ends when the pod shuts down.
+// ends when the pod shuts down. At most MaxStreams streams are open at once;
+// past that a stream is refused with 503 before anything else is done.
 type streamer struct {
 	src  EventSource
 	opts StreamOptions
 	// pools picks the pools a request streams (nil: every pool), or fails
 	// with ErrPoolNotFound.
 	pools func(c *gin.Context) (map[string]bool, error)
+	// open counts the streams being served, over every stream route of the
+	// pod (MaxStreams is per pod).
+	open *atomic.Int64
 }
 
 // stream serves the event stream of the pools that pools picks.
 func (h *handlers) stream(pools func(c *gin.Context) (map[string]bool, error)) gin.HandlerFunc {
-	return (&streamer{src: h.opts.Events, opts: h.opts.Stream.withDefaults(), pools: pools}).serve
+	return (&streamer{src: h.opts.Events, opts: h.opts.Stream.withDefaults(), pools: pools, open: &h.openStreams}).serve
 }
 
 // routePool picks the pool of a token route's stream: /tokens/events
@@ -120,6 +129,12 @@ func (s *streamer) serve(c *gin.Context) {
 		return
 	default:
 	}
+	if s.open.Add(1) > int64(s.opts.MaxStreams) {
+		s.open.Add(-1)
+		writeError(c, errTooManyStreams)
+		return
+	}
+	defer s.open.Add(-1)
 	kinds, err := events.ParseKinds(c.QueryArray("kind"))
 	if err != nil {
 		writeError(c, err)
@@ -198,25 +213,29 @@ func (s *streamer) serve(c *gin.Context) {
 
 	heartbeat := time.NewTicker(s.opts.Heartbeat)
 	defer heartbeat.Stop()
+	var batch []events.Event
 	for {
 		select {
-		case ev, ok := <-sub.C:
-			for ok {
+		case <-sub.Ready():
+			var open bool
+			batch, open = sub.Take(batch[:0])
+			for _, ev := range batch {
 				if last.Before(ev.Pos) {
 					w.event(ev)
 					last = ev.Pos
 				}
 				if w.size() >= maxChunk {
-					break
+					if err := w.flush(); err != nil {
+						return
+					}
 				}
-				select {
-				case ev, ok = <-sub.C:
-					continue
-				default:
-				}
-				break
 			}
-			if !ok {
+			if cap(batch) > batchKeep {
+				batch = nil // a burst's array goes; an idle stream keeps a few KB
+			} else {
+				clear(batch) // let the events go
+			}
+			if !open {
 				if sub.Dropped() {
 					w.dropped(last)
 				}
@@ -233,6 +252,10 @@ func (s *streamer) serve(c *gin.Context) {
 		}
 	}
 }
+
+// batchKeep is the most events a stream's batch keeps room for between
+// takes.
+const batchKeep = 64
 
 // shallow reports whether a resume from last misses only events younger
 // than window; otherwise it answers 403. The oldest missed event decides.
@@ -297,6 +320,10 @@ func (s *streamer) endBroken(ctx context.Context, err error) {
 	}
 }
 
+// bufKeep is the most bytes a stream's write buffer keeps between writes
+// unless a write filled a quarter of it.
+const bufKeep = 4 << 10
+
 // sseWriter buffers SSE lines and writes them with a deadline, so that a
 // client that stops reading cannot hold a handler forever.
 type sseWriter struct {
@@ -309,7 +336,7 @@ type sseWriter struct {
 }
 
 func newSSEWriter(c *gin.Context, timeout time.Duration) *sseWriter {
-	return &sseWriter{c: c, rc: http.NewResponseController(c.Writer), timeout: timeout, buf: make([]byte, 0, 4096)}
+	return &sseWriter{c: c, rc: http.NewResponseController(c.Writer), timeout: timeout}
 }
 
 // open sends the headers and an opening comment (with the client's retry
@@ -369,7 +396,11 @@ func (w *sseWriter) flush() error {
 	}
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout)) // unsupported only by test recorders
 	_, err := w.c.Writer.Write(w.buf)
-	w.buf = w.buf[:0]
+	if cap(w.buf) > bufKeep && len(w.buf) < cap(w.buf)/4 {
+		w.buf = nil // mostly unused: an idle stream keeps a few KB, a busy one its buffer
+	} else {
+		w.buf = w.buf[:0]
+	}
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -43,6 +44,8 @@ type handlers struct {
 	svc   *tokens.Service
 	opts  Options
 	words routeWords // the fixed routes under /tokens/
+	// openStreams counts the event streams being served, on every route.
+	openStreams atomic.Int64
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }

@@ -19,6 +19,12 @@ import (
 // busy is not lost: it is kept as a spare, and the next waiter whose assign
 // fails retries at once instead of sleeping. Spares never exceed the number
 // of waiters, and there are none while a waiter sleeps.
+//
+// A poke (the doorbell rang but the log cannot show what changed yet) wakes
+// only the first idle waiter, as a probe: if its assign succeeds, the probe
+// passes on to the next idle waiter, since the ring may have announced more
+// than one freed token; the first assign that fails ends the chain. So a
+// ring costs each pod's queue one failed assign at most.
 type waitQueue struct {
 	mu    sync.Mutex
 	l     list.List // of *queued, oldest first
@@ -27,9 +33,10 @@ type waitQueue struct {
 
 // queued is one waiting assign.
 type queued struct {
-	wake chan struct{} // receives one value per wake-up; empty while idle
-	busy bool
-	elem *list.Element
+	wake  chan struct{} // receives one value per wake-up; empty while idle
+	busy  bool
+	probe bool // woken by a poke, and no assign has failed since
+	elem  *list.Element
 }
 
 // join adds a waiter at the tail. It reports whether the waiter should try
@@ -61,13 +68,13 @@ func (q *waitQueue) idle(w *queued) (retry bool) {
 		q.spare--
 		return true
 	}
-	w.busy = false
+	w.busy, w.probe = false, false
 	return false
 }
 
 // leave removes w. A wake-up w was given but did not use passes on to the
 // next idle waiter, and so do the spares (which wait for a failed assign that
-// may now never come).
+// may now never come) and a probe (w assigned, or never tried).
 func (q *waitQueue) leave(w *queued) {
 	q.mu.Lock()
 	q.l.Remove(w.elem)
@@ -75,12 +82,37 @@ func (q *waitQueue) leave(w *queued) {
 	q.spare = 0
 	select {
 	case <-w.wake:
-		pass++
+		if !w.probe {
+			pass++
+		}
 	default:
 	}
+	probe := w.probe
 	q.mu.Unlock()
 	if pass > 0 {
 		q.wakeUp(pass)
+	}
+	if probe {
+		q.poke()
+	}
+}
+
+// poke wakes the first idle waiter as a probe. When every waiter is busy it
+// leaves a spare instead: an assign under way may have missed the change.
+func (q *waitQueue) poke() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for e := q.l.Front(); e != nil; e = e.Next() {
+		w := e.Value.(*queued)
+		if w.busy {
+			continue
+		}
+		w.busy, w.probe = true, true
+		w.wake <- struct{}{} // never blocks: an idle waiter's channel is empty
+		return
+	}
+	if q.l.Len() > 0 {
+		q.spare = min(q.spare+1, q.l.Len())
 	}
 }
 
@@ -101,6 +133,19 @@ func (q *waitQueue) wakeUp(n int) {
 	if n > 0 && q.l.Len() > 0 {
 		q.spare = min(q.spare+n, q.l.Len())
 	}
+}
+
+// asleep returns the number of idle waiters: those waiting for a wake-up.
+func (q *waitQueue) asleep() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for e := q.l.Front(); e != nil; e = e.Next() {
+		if !e.Value.(*queued).busy {
+			n++
+		}
+	}
+	return n
 }
 
 // len returns the number of waiters.

@@ -23,6 +23,7 @@ type Assigner interface {
 // Changes is what the long-poll needs of the events layer: *events.Bus.
 type Changes interface {
 	Observe(f func([]events.Event), interested func() bool)
+	ObserveHeldRings(f func())
 	Kick()
 	Done() <-chan struct{}
 }
@@ -35,6 +36,8 @@ type Changes interface {
 //   - Waiters of one pod and pool are served first come, first served (a newcomer
 //     does not assign ahead of those already waiting), and a wake-up wakes
 //     only as many waiters as tokens were freed (waitQueue).
+//   - While the log is held back, a ring it cannot show wakes the first
+//     waiter to claim as a probe, passed on after each success (rang).
 //   - The assign runs to completion even if the client goes away meanwhile,
 //     and a lease taken for a client that has gone is released at once: a
 //     disconnected waiter never holds a lease.
@@ -64,6 +67,7 @@ func New(changes Changes, svc Assigner, logger *slog.Logger) *Waiter {
 	}
 	w := &Waiter{svc: svc, wake: changes.Kick, done: changes.Done(), logger: logger}
 	changes.Observe(w.observe, func() bool { return w.Waiting() > 0 })
+	changes.ObserveHeldRings(w.rang)
 	return w
 }
 
@@ -96,6 +100,18 @@ func (w *Waiter) queueOf(pool string) *waitQueue {
 	return q
 }
 
+// Asleep returns how many waiting assigns, over every pool, have found no
+// token and wait for a wake-up (the others are assigning now).
+func (w *Waiter) Asleep() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, q := range w.queues {
+		n += q.asleep()
+	}
+	return n
+}
+
 // observe is the events layer's call with each batch of events: in each
 // pool, it wakes one waiter of that pool per token freed there. It never
 // blocks.
@@ -109,6 +125,22 @@ func (w *Waiter) observe(batch []events.Event) {
 		w.mu.Unlock()
 		if q != nil {
 			q.wakeUp(n)
+		}
+	}
+}
+
+// rang is the events layer's call when the doorbell rang but the log is held
+// back (a transaction open elsewhere), so the events that would say which
+// tokens were freed cannot be read yet: the first idle waiter retries its
+// assign, and the database says whether a token is free. It never blocks.
+func (w *Waiter) rang() {
+	// A ring does not say which pool changed: every pool with waiters
+	// probes.
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, q := range w.queues {
+		if q.len() > 0 {
+			q.poke()
 		}
 	}
 }

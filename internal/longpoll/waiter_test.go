@@ -75,19 +75,6 @@ func newTestWaiter(svc Assigner) (*Waiter, chan struct{}) {
 	return &Waiter{svc: svc, done: done, logger: slog.Default()}, done
 }
 
-// idleWaiters counts the waiters asleep in the queue.
-func (q *waitQueue) idleWaiters() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	n := 0
-	for e := q.l.Front(); e != nil; e = e.Next() {
-		if !e.Value.(*queued).busy {
-			n++
-		}
-	}
-	return n
-}
-
 // eventually polls cond until it holds or the deadline passes.
 func freed(n int) []events.Event {
 	evs := make([]events.Event, n)
@@ -115,7 +102,7 @@ func TestWaiterFIFOWithoutStampede(t *testing.T) {
 			l, err := w.AssignWait(context.Background(), tokens.AssignRequest{}, 3*time.Second)
 			results <- waitResult{i, l, err}
 		}()
-		wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queueOf("").idleWaiters() == i+1 })
+		wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.Asleep() == i+1 })
 	}
 	f.add(2)
 	w.observe(freed(2))
@@ -150,7 +137,7 @@ func TestWaiterRefusesBadRequestAtOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go w.AssignWait(ctx, tokens.AssignRequest{}, time.Minute) //nolint:errcheck // ends with the test
-	wait.Eventually(t, 5*time.Second, "a waiter to sleep", func() bool { return w.queueOf("").idleWaiters() == 1 })
+	wait.Eventually(t, 5*time.Second, "a waiter to sleep", func() bool { return w.Asleep() == 1 })
 	start := time.Now()
 	_, err := w.AssignWait(context.Background(), tokens.AssignRequest{Holder: "bad"}, time.Minute)
 	if !errors.Is(err, tokens.ErrInvalidRequest) || time.Since(start) > 5*time.Second {
@@ -191,6 +178,46 @@ func TestWaiterSpareWakeUp(t *testing.T) {
 	}
 }
 
+// A ring the log cannot show yet (rang) sends the first sleeping waiter to
+// the database; each success passes the probe on, and the first failure ends
+// it: two tokens freed for four waiters cost three claims, in arrival order.
+func TestWaiterHeldRingProbesInOrder(t *testing.T) {
+	t.Parallel()
+	f := &fakeAssigner{}
+	w, _ := newTestWaiter(f)
+	results := make(chan waitResult, 4)
+	for i := range 4 {
+		go func() {
+			l, err := w.AssignWait(context.Background(), tokens.AssignRequest{}, 3*time.Second)
+			results <- waitResult{i, l, err}
+		}()
+		wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.Asleep() == i+1 })
+	}
+	before, _ := f.counts()
+	f.add(2)
+	w.rang()
+	leases := map[int]int64{} // waiter -> lease id, which counts up in claim order
+	for range 2 {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("waiter %d: %v", r.i, r.err)
+		}
+		leases[r.i] = r.lease.LeaseID
+	}
+	if len(leases) != 2 || leases[0] == 0 || leases[1] == 0 || leases[0] > leases[1] {
+		t.Fatalf("served waiters (waiter: lease) %v, want waiter 0 then waiter 1", leases)
+	}
+	wait.Eventually(t, 5*time.Second, "the probe to end", func() bool { return w.Asleep() == 2 })
+	if after, _ := f.counts(); after-before != 3 {
+		t.Fatalf("%d claims after the ring, want 3 (two served, one found nothing)", after-before)
+	}
+	for range 2 {
+		if r := <-results; !errors.Is(r.err, tokens.ErrNoFreeToken) {
+			t.Fatalf("waiter %d: %v, want no free token after the wait", r.i, r.err)
+		}
+	}
+}
+
 // A client that goes away while its claim is under way gets no lease: the
 // claim completes and its lease is released at once.
 func TestWaiterDisconnectReleasesLease(t *testing.T) {
@@ -225,7 +252,7 @@ func TestWaiterDisconnectWhileWaiting(t *testing.T) {
 		_, err := w.AssignWait(ctx, tokens.AssignRequest{}, time.Minute)
 		res <- err
 	}()
-	wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queueOf("").idleWaiters() == 1 })
+	wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.Asleep() == 1 })
 	cancel()
 	if err := <-res; !errors.Is(err, context.Canceled) {
 		t.Fatalf("AssignWait: %v", err)
@@ -246,7 +273,7 @@ func TestWaiterShutdown(t *testing.T) {
 		_, err := w.AssignWait(context.Background(), tokens.AssignRequest{}, time.Minute)
 		res <- err
 	}()
-	wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.queueOf("").idleWaiters() == 1 })
+	wait.Eventually(t, 5*time.Second, "the waiter to sleep", func() bool { return w.Asleep() == 1 })
 	close(done)
 	if err := <-res; !errors.Is(err, tokens.ErrUnavailable) {
 		t.Fatalf("AssignWait after shutdown: %v", err)
