@@ -23,6 +23,7 @@ run:
 # The test packages run in parallel processes that share one template
 # database, so it is dropped once, after every package has finished.
 test:
+	@deploy/test-tools.sh
 	@if [ -z "$$TEST_DATABASE_URL" ]; then deploy/dev-postgres.sh --optional; fi
 	@status=0; $(GO) test -race -count=1 -timeout 20m $(PKGS) || status=$$?; \
 		$(GO) run ./internal/testdb/droptemplate || true; exit $$status
