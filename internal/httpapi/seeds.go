@@ -239,12 +239,12 @@ const (
 
 func (h *handlers) fastDeleteExpired(c *gin.Context) {
 	for range seedSweepBatches {
-		n, err := h.svc.SweepDeadTokens(c.Request.Context(), seedSweepBatch)
+		swept, err := h.svc.SweepDeadTokens(c.Request.Context(), seedSweepBatch)
 		if err != nil {
 			fastFail(c, err)
 			return
 		}
-		if n < seedSweepBatch {
+		if swept.Most < seedSweepBatch {
 			break
 		}
 	}
