@@ -60,6 +60,14 @@ func TestClientTouchesOnlyItsOwnLeases(t *testing.T) {
 				wantError(t, pod.CallAs(t, b.Secret, "GET", prefix+"/no-such-token", nil), 404, "not_found")
 
 				if prefix == "/tokens" {
+					// The seeds' routes too, answered like every 401 and 403
+					// (the seeds had no shape for them).
+					for _, c := range []struct{ method, path string }{
+						{"POST", "/token/unblock"}, {"PUT", "/token/keep-alive"}, {"PUT", "/token/unblock"},
+						{"PUT", "/token/unblockToken"}, {"PUT", "/token/keepAlive"},
+					} {
+						wantError(t, pod.CallAs(t, b.Secret, c.method, c.path, map[string]any{"token": l.Token}), 403, "forbidden")
+					}
 					// The operator is limited to pool eu: pool default is not its.
 					wantError(t, pod.CallAs(t, op.Secret, "POST", prefix+"/unblock", map[string]any{"token": l.Token}), 403, "forbidden")
 					wantStatus(t, pod.CallAs(t, a.Secret, "POST", prefix+"/unblock", map[string]any{"token": l.Token, "lease_id": l.LeaseID}), 200)
