@@ -21,6 +21,8 @@ var (
 	ErrPoolNotFound    = errors.New("tokenlease: pool not found")     // pool_not_found
 	ErrPoolNotEmpty    = errors.New("tokenlease: pool not empty")     // pool_not_empty
 	ErrPoolProtected   = errors.New("tokenlease: pool protected")     // pool_protected
+	ErrKeyExists       = errors.New("tokenlease: key exists")         // key_exists
+	ErrKeyNotFound     = errors.New("tokenlease: key not found")      // key_not_found
 	ErrUnauthenticated = errors.New("tokenlease: unauthenticated")    // unauthenticated
 	ErrForbidden       = errors.New("tokenlease: forbidden")          // forbidden
 	ErrRateLimited     = errors.New("tokenlease: rate limited")       // rate_limited
@@ -38,6 +40,8 @@ var codeErrors = map[string]error{
 	"pool_not_found":    ErrPoolNotFound,
 	"pool_not_empty":    ErrPoolNotEmpty,
 	"pool_protected":    ErrPoolProtected,
+	"key_exists":        ErrKeyExists,
+	"key_not_found":     ErrKeyNotFound,
 	"unauthenticated":   ErrUnauthenticated,
 	"forbidden":         ErrForbidden,
 	"rate_limited":      ErrRateLimited,

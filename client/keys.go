@@ -24,14 +24,16 @@ type KeyRequest struct {
 	RateLimit *float64  `json:"rate_limit,omitempty"` // requests/s; default RATE_LIMIT
 }
 
-// KeyInfo is an API key as listed: never its secret.
+// KeyInfo is an API key as listed: never its secret. Zero times are unset.
 type KeyInfo struct {
-	Name      string    `json:"name"`
-	Role      string    `json:"role"`
-	Pools     []string  `json:"pools,omitempty"`
-	ExpiresAt time.Time `json:"expires_at,omitzero"`
-	RateLimit float64   `json:"rate_limit,omitempty"`
-	CreatedAt time.Time `json:"created_at,omitzero"`
+	Name       string    `json:"name"`
+	Role       string    `json:"role"`
+	Pools      []string  `json:"pools,omitempty"` // none: every pool
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
+	RateLimit  float64   `json:"rate_limit,omitempty"` // 0: the server's RATE_LIMIT
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	RevokedAt  time.Time `json:"revoked_at,omitzero"`
+	LastUsedAt time.Time `json:"last_used_at,omitzero"` // written at most once a minute
 }
 
 // NewKey is a key just created, with its secret: shown this once.
@@ -40,14 +42,15 @@ type NewKey struct {
 	Key string `json:"key"` // "tl_..."
 }
 
-// CreateKey creates an API key (role admin). Never retried.
+// CreateKey creates an API key (role admin); ErrKeyExists when the name is
+// taken (names of revoked keys stay taken). Never retried.
 func (c *Client) CreateKey(ctx context.Context, r KeyRequest) (NewKey, error) {
 	var out NewKey
 	err := c.do(ctx, &call{method: http.MethodPost, path: "/admin/keys", body: r, out: &out})
 	return out, err
 }
 
-// ListKeys lists the API keys (role admin).
+// ListKeys lists the API keys (role admin), revoked ones included.
 func (c *Client) ListKeys(ctx context.Context) ([]KeyInfo, error) {
 	var out struct {
 		Keys []KeyInfo `json:"keys"`
@@ -56,7 +59,8 @@ func (c *Client) ListKeys(ctx context.Context) ([]KeyInfo, error) {
 	return out.Keys, err
 }
 
-// RevokeKey revokes the key called name (role admin). Never retried.
+// RevokeKey revokes the key called name (role admin); ErrKeyNotFound when
+// there is no such live key. Never retried.
 func (c *Client) RevokeKey(ctx context.Context, name string) error {
 	return c.do(ctx, &call{method: http.MethodDelete, path: "/admin/keys/" + url.PathEscape(name)})
 }

@@ -2,12 +2,16 @@ package client_test
 
 import (
 	"errors"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tokenlease/tokenlease/client"
 	"github.com/tokenlease/tokenlease/internal/apptest"
 	"github.com/tokenlease/tokenlease/internal/testdb"
+	"github.com/tokenlease/tokenlease/internal/testpg"
 )
 
 // TestLeaseRenewsItself: a 600ms lease stays held over several TTLs, its
@@ -197,4 +201,96 @@ func TestAcquireWaits(t *testing.T) {
 		t.Fatalf("got %s/%d after %s/%d", l.Token(), l.LeaseID(), held.Token(), held.LeaseID())
 	}
 	l.Release(ctx)
+}
+
+// TestLeaseSurvivesDatabaseRestart: the pod's PostgreSQL restarts (fast:
+// every session ends) while a 3s lease is held, and stays down past the
+// time a renewal is due; renewals meet 503s, retry through the outage, and
+// the lease is never lost and still held after.
+func TestLeaseSurvivesDatabaseRestart(t *testing.T) {
+	cluster := testpg.Start(t)
+	pod := apptest.NewPodOn(t, cluster.URL("tokens"))
+	renewals := &statusLog{next: http.DefaultTransport}
+	c, err := client.New(client.Options{BaseURLs: []string{pod.URL}, APIKey: apptest.AdminKey, RequestTimeout: 10 * time.Second,
+		HTTPClient: &http.Client{Transport: renewals}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t, 60*time.Second)
+	if _, err := c.Generate(ctx, "", 1); err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 3 * time.Second
+	l, err := c.Acquire(ctx, "", client.AcquireOptions{TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := l.Deadline()
+	apptest.Eventually(t, 10*time.Second, "a first renewal", func() bool { return l.Deadline().After(first) })
+	before, err := c.Get(ctx, "", l.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cluster.Stop(testpg.Fast)
+	// Down until a renewal is overdue (renewals go every TTL/3; the local
+	// deadline is TTL - 10% after the last one), with 1.5 s left to renew.
+	down := l.Deadline()
+	for time.Until(down) > 1500*time.Millisecond {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cluster.Start()
+	select {
+	case <-l.Done():
+		t.Fatalf("lease lost during the outage: %v", l.Err())
+	default:
+	}
+	apptest.Eventually(t, 10*time.Second, "a renewal after the restart", func() bool {
+		select {
+		case <-l.Done():
+			t.Fatalf("lease lost across the restart: %v", l.Err())
+		default:
+		}
+		return l.Deadline().After(down)
+	})
+	if n := renewals.failed(); n == 0 {
+		t.Fatal("no renewal met the outage: the test tested nothing")
+	}
+	for end := time.Now().Add(ttl + time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		select {
+		case <-l.Done():
+			t.Fatalf("lease lost after the restart: %v", l.Err())
+		default:
+		}
+	}
+	after, err := c.Get(ctx, "", l.Token())
+	if err != nil || after.State != "assigned" || after.LeaseID != l.LeaseID() || !after.LeaseExpiresAt.After(before.LeaseExpiresAt) {
+		t.Fatalf("after the restart: %+v %v, want lease %d still held and renewed past %s", after, err, l.LeaseID(), before.LeaseExpiresAt)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+}
+
+// statusLog counts keep-alive requests that did not get a 200.
+type statusLog struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	bad  int
+}
+
+func (s *statusLog) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := s.next.RoundTrip(req)
+	if strings.HasSuffix(req.URL.Path, "/keep-alive") && (err != nil || resp.StatusCode != http.StatusOK) {
+		s.mu.Lock()
+		s.bad++
+		s.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (s *statusLog) failed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bad
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/tokenlease/tokenlease/client"
 )
 
-// TestPoolAndAdminRoutes checks the wire of the calls the server does not
-// serve yet (pools, keys; DESIGN sections 7 and 8) against a stub: method,
-// escaped path and body of each, and the decoding of the answers.
+// TestPoolAndAdminRoutes checks the exact wire of the pool, key and pooled
+// token calls against a stub: method, escaped path and body of each, and the
+// decoding of the answers (admin_test.go runs the same calls against a pod).
 func TestPoolAndAdminRoutes(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string

@@ -132,24 +132,29 @@ func (q *Queries) SweepLapsedLeases(ctx context.Context, arg SweepLapsedLeasesPa
 }
 
 const sweptPools = `-- name: SweptPools :many
-SELECT id FROM pools WHERE deleted_at IS NULL ORDER BY id
+SELECT id, name FROM pools WHERE deleted_at IS NULL ORDER BY id
 `
+
+type SweptPoolsRow struct {
+	ID   int32
+	Name string
+}
 
 // The live pools, for the sweeps, which run per pool (a sweep statement
 // never reads two pools' rows).
-func (q *Queries) SweptPools(ctx context.Context) ([]int32, error) {
+func (q *Queries) SweptPools(ctx context.Context) ([]SweptPoolsRow, error) {
 	rows, err := q.db.Query(ctx, sweptPools)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []int32
+	var items []SweptPoolsRow
 	for rows.Next() {
-		var id int32
-		if err := rows.Scan(&id); err != nil {
+		var i SweptPoolsRow
+		if err := rows.Scan(&i.ID, &i.Name); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

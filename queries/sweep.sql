@@ -78,4 +78,4 @@ SELECT count(*)::int AS removed FROM removed;
 -- name: SweptPools :many
 -- The live pools, for the sweeps, which run per pool (a sweep statement
 -- never reads two pools' rows).
-SELECT id FROM pools WHERE deleted_at IS NULL ORDER BY id;
+SELECT id, name FROM pools WHERE deleted_at IS NULL ORDER BY id;

@@ -10,8 +10,8 @@ import (
 const (
 	exitOK          = 0 // success
 	exitUsage       = 1 // bad command line, or a request the server refused as invalid
-	exitNotFound    = 2 // no such token or pool, or no free token
-	exitConflict    = 3 // lease mismatch, not assigned, pool full / not empty / protected
+	exitNotFound    = 2 // no such token, pool or key, or no free token
+	exitConflict    = 3 // lease mismatch, not assigned, pool full / not empty / protected, key name taken
 	exitAuth        = 4 // missing, wrong or insufficient credentials
 	exitUnavailable = 5 // the service did not answer, is unavailable, or rate-limits us
 	exitOther       = 6 // anything else
@@ -25,6 +25,8 @@ var exitTable = []struct {
 	{client.ErrNotFound, exitNotFound},
 	{client.ErrNoFreeToken, exitNotFound},
 	{client.ErrPoolNotFound, exitNotFound},
+	{client.ErrKeyNotFound, exitNotFound},
+	{client.ErrKeyExists, exitConflict},
 	{client.ErrNotAssigned, exitConflict},
 	{client.ErrLeaseMismatch, exitConflict},
 	{client.ErrPoolFull, exitConflict},

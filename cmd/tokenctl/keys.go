@@ -26,12 +26,12 @@ func keyFlags(e *env, fs *flag.FlagSet) {
 func keyRows(keys ...client.KeyInfo) [][]string {
 	rows := make([][]string, len(keys))
 	for i, k := range keys {
-		rows[i] = []string{k.Name, k.Role, orDash(strings.Join(k.Pools, ",")), ts(k.ExpiresAt)}
+		rows[i] = []string{k.Name, k.Role, orDash(strings.Join(k.Pools, ",")), ts(k.ExpiresAt), ts(k.RevokedAt), ts(k.LastUsedAt)}
 	}
 	return rows
 }
 
-var keyHead = []string{"NAME", "ROLE", "POOLS", "EXPIRES_AT"}
+var keyHead = []string{"NAME", "ROLE", "POOLS", "EXPIRES_AT", "REVOKED_AT", "LAST_USED_AT"}
 
 func keysCreate(e *env, args []string) error {
 	if e.opts.key.Role == "" {

@@ -64,8 +64,8 @@ Commands:
 
 const usageTail = `
 Exit codes:
-  0 ok   1 usage or invalid request   2 not found or no free token
-  3 conflict (lease mismatch, not assigned, pool full, pool not empty/protected)
+  0 ok   1 usage or invalid request   2 not found (token, pool, key) or no free token
+  3 conflict (lease mismatch, not assigned, pool full, pool not empty/protected, key exists)
   4 authentication or permission   5 unavailable or rate-limited   6 other
 `
 

@@ -149,3 +149,85 @@ func TestTokenctlWatch(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenctlPoolsAndKeys drives the pools and keys commands against a pod:
+// output, exit codes, and a created key used by the CLI itself.
+func TestTokenctlPoolsAndKeys(t *testing.T) {
+	pod := apptest.NewPod(t)
+	env := map[string]string{"TOKENLEASE_URL": pod.URL, "TOKENLEASE_KEY": apptest.AdminKey}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	as := func(env map[string]string, code int, args ...string) result {
+		t.Helper()
+		r := tokenctl(t, ctx, env, "", args...)
+		if r.code != code || (code != 0 && r.err == "") {
+			t.Fatalf("tokenctl %v: exit %d (stderr %q), want %d", args, r.code, r.err, code)
+		}
+		return r
+	}
+
+	var p struct {
+		Name      string
+		LeaseTTL  string `json:"lease_ttl"`
+		MaxTokens int64  `json:"max_tokens"`
+	}
+	r := as(env, 0, "-o", "json", "pools", "put", "eu-1", "--lease-ttl", "45s", "--max-tokens", "5")
+	if err := json.Unmarshal([]byte(r.out), &p); err != nil || p.Name != "eu-1" || p.LeaseTTL != "45s" || p.MaxTokens != 5 {
+		t.Fatalf("pools put: %q %v", r.out, err)
+	}
+	var toks struct{ Tokens []string }
+	if err := json.Unmarshal([]byte(as(env, 0, "--pool", "eu-1", "-o", "json", "generate", "2").out), &toks); err != nil || len(toks.Tokens) != 2 {
+		t.Fatalf("generate in eu-1: %v %v", toks, err)
+	}
+	if r := as(env, 0, "pools", "get", "eu-1"); !strings.HasPrefix(r.out, "NAME") || strings.Fields(strings.Split(r.out, "\n")[1])[7] != "2" {
+		t.Fatalf("pools get: %q", r.out)
+	}
+	if r := as(env, 0, "pools", "list"); !strings.Contains(r.out, "\ndefault ") || !strings.Contains(r.out, "\neu-1 ") {
+		t.Fatalf("pools list: %q", r.out)
+	}
+	as(env, 2, "pools", "get", "nope")
+	as(env, 3, "pools", "delete", "eu-1")
+	as(env, 3, "pools", "delete", "default")
+	as(env, 1, "pools", "put", "Bad Name")
+	as(env, 3, "--pool", "eu-1", "generate", "4")
+
+	r = as(env, 0, "-o", "json", "keys", "create", "worker-1", "--role", "client", "--pools", "eu-1", "--expires-in", "1h", "--rate-limit", "20")
+	var k struct {
+		Name, Role, Key string
+		Pools           []string
+	}
+	if err := json.Unmarshal([]byte(r.out), &k); err != nil || k.Name != "worker-1" || k.Role != "client" || !strings.HasPrefix(k.Key, "tl_") || len(k.Pools) != 1 {
+		t.Fatalf("keys create: %q %v", r.out, err)
+	}
+	if !strings.Contains(r.err, "shown once") {
+		t.Errorf("keys create says nothing about the secret: %q", r.err)
+	}
+	as(env, 3, "keys", "create", "worker-1", "--role", "client")
+	as(env, 1, "keys", "create", "worker-2")
+	if r := as(env, 0, "keys", "list"); !strings.Contains(r.out, "LAST_USED_AT") || !strings.Contains(r.out, "worker-1") || strings.Contains(r.out, k.Key) {
+		t.Fatalf("keys list: %q", r.out)
+	}
+
+	worker := map[string]string{"TOKENLEASE_URL": pod.URL, "TOKENLEASE_KEY": k.Key}
+	as(worker, 0, "--pool", "eu-1", "assign")
+	as(worker, 4, "assign")
+	as(worker, 4, "keys", "list")
+
+	if r := as(env, 0, "keys", "revoke", "worker-1"); !strings.Contains(r.out, "worker-1") {
+		t.Fatalf("keys revoke: %q", r.out)
+	}
+	as(env, 2, "keys", "revoke", "worker-1")
+	as(worker, 4, "--pool", "eu-1", "stats")
+	if r := as(env, 0, "-o", "json", "keys", "list"); !strings.Contains(r.out, `"revoked_at"`) {
+		t.Fatalf("keys list after revoke: %q", r.out)
+	}
+
+	// Emptied, the pool deletes.
+	for _, tok := range toks.Tokens {
+		as(env, 0, "--pool", "eu-1", "delete", tok)
+	}
+	if r := as(env, 0, "pools", "delete", "eu-1"); !strings.Contains(r.out, "eu-1") {
+		t.Fatalf("pools delete: %q", r.out)
+	}
+	as(env, 2, "pools", "get", "eu-1")
+}

@@ -37,6 +37,9 @@ type Options struct {
 	// DisableEvents runs the pod without the events layer (no change stream,
 	// no doorbell, assign?wait= does not wait), to measure what it costs.
 	DisableEvents bool
+	// KeysTouchEvery is how often the pod writes its keys' last_used_at
+	// (default a minute); tests shorten it rather than wait a minute.
+	KeysTouchEvery time.Duration
 }
 
 // App is one running pod.
@@ -97,7 +100,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if a.riverUI != nil {
 		hopts.RiverUI = a.riverUI
 	}
-	if hopts.Auth, err = a.newAuth(ctx); err != nil {
+	if hopts.Auth, err = a.newAuth(ctx, opts); err != nil {
 		a.closeAuth()
 		conns.Close()
 		return nil, err

@@ -18,7 +18,7 @@ type authParts struct {
 
 // newAuth builds the API's authentication from the configuration and
 // creates the bootstrap admin key when it is due.
-func (a *App) newAuth(ctx context.Context) (httpapi.Auth, error) {
+func (a *App) newAuth(ctx context.Context, opts Options) (httpapi.Auth, error) {
 	cfg := a.Config.Auth
 	h := httpapi.Auth{Keys: auth.NewStore(a.Pool), SeedRoutesAnonymous: bool(cfg.SeedRoutesAnonymous)}
 	if cfg.RateLimit > 0 {
@@ -38,7 +38,9 @@ func (a *App) newAuth(ctx context.Context) (httpapi.Auth, error) {
 		slog.Warn("AUTH=off: authentication is disabled, every caller is admin; use it only for local experiments")
 		return h, nil
 	}
-	a.auth.keys = auth.NewKeys(a.Pool, auth.KeysConfig{Logger: slog.Default().With("component", "auth")})
+	a.auth.keys = auth.NewKeys(a.Pool, auth.KeysConfig{
+		TouchEvery: opts.KeysTouchEvery, Logger: slog.Default().With("component", "auth"),
+	})
 	authn := &auth.Authenticator{Keys: a.auth.keys}
 	if cfg.JWTJWKSURL != "" {
 		v, err := auth.NewJWTVerifier(ctx, auth.JWTConfig{

@@ -192,3 +192,42 @@ func TestMetricsAfterAWorkload(t *testing.T) {
 		return delta(s, "tokenlease_event_streams") == 0 && delta(s, "tokenlease_waiters", pool) == 0
 	})
 }
+
+// The sweep records what it tidied under each pool's own name: leases
+// lapsed in one pool, tokens dead in another, nothing under a third.
+func TestSweepMetricsPerPool(t *testing.T) {
+	pod := apptest.NewPod(t, apptest.WithMetrics())
+	for name, settings := range map[string]any{
+		"sweep-lapsing": map[string]any{}, "sweep-dying": map[string]any{"keepalive_ttl": "300ms"}, "sweep-quiet": map[string]any{},
+	} {
+		if r := pod.Call(t, "PUT", "/pools/"+name, settings); r.Status != http.StatusCreated {
+			t.Fatalf("PUT /pools/%s: %d %s", name, r.Status, r.Body)
+		}
+	}
+	for pool, n := range map[string]int{"sweep-lapsing": 2, "sweep-dying": 3, "sweep-quiet": 1} {
+		if r := pod.Call(t, "POST", "/pools/"+pool+"/tokens/generate", map[string]any{"count": n}); r.Status != http.StatusCreated {
+			t.Fatalf("generate in %s: %d %s", pool, r.Status, r.Body)
+		}
+	}
+	for range 2 {
+		if r := pod.Call(t, "POST", "/pools/sweep-lapsing/tokens/assign?ttl=200ms", nil); r.Status != http.StatusOK {
+			t.Fatalf("assign: %d %s", r.Status, r.Body)
+		}
+	}
+	var s scrape
+	apptest.Eventually(t, 20*time.Second, "the sweeps to count 2 lapsed leases and 3 dead tokens", func() bool {
+		s = scrapeMetrics(t, pod)
+		return s.value("tokenlease_leases_lapsed_total", "pool=sweep-lapsing") == 2 &&
+			s.value("tokenlease_tokens_expired_total", "pool=sweep-dying") == 3
+	})
+	for _, c := range []struct{ name, pool string }{
+		{"tokenlease_tokens_expired_total", "sweep-lapsing"},
+		{"tokenlease_leases_lapsed_total", "sweep-dying"},
+		{"tokenlease_leases_lapsed_total", "sweep-quiet"},
+		{"tokenlease_tokens_expired_total", "sweep-quiet"},
+	} {
+		if v := s.value(c.name, "pool="+c.pool); v != 0 {
+			t.Errorf("%s{pool=%s} = %v, want 0", c.name, c.pool, v)
+		}
+	}
+}

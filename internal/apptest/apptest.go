@@ -52,6 +52,12 @@ func WithMetrics() Option {
 	return func(c *config.Config, _ *app.Options) { c.MetricsAddr = "127.0.0.1:0" }
 }
 
+// WithKeysTouchEvery makes the pod write its keys' last_used_at every d
+// instead of every minute.
+func WithKeysTouchEvery(d time.Duration) Option {
+	return func(_ *config.Config, o *app.Options) { o.KeysTouchEvery = d }
+}
+
 var podSeq atomic.Int64
 
 // NewPod starts a pod on a fresh database.

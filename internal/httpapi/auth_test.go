@@ -241,3 +241,40 @@ func TestAuthOff(t *testing.T) {
 	wantStatus(t, r, 201)
 	wantStatus(t, pod.CallAs(t, apptest.Anonymous, "GET", "/admin/keys", nil), 200)
 }
+
+// A key limited to pools streams, from GET /events without ?pool=, the
+// events of its pools only (not 403, not every pool); naming another pool
+// is 403.
+func TestEventsOfTheCallersPools(t *testing.T) {
+	t.Parallel()
+	pod := apptest.NewPod(t)
+	for _, p := range []string{"a", "b"} {
+		wantStatus(t, pod.Call(t, "PUT", "/pools/"+p, nil), 201)
+	}
+	op := pod.CreateKey(t, "operator-a", "operator", []string{"a"}, nil)
+	status, raw := readStream(t, pod, op.Secret, "/events", "", func() {
+		wantStatus(t, pod.Call(t, "POST", "/pools/b/tokens/import", map[string]any{"tokens": []string{"value-of-b"}}), 201)
+		pod.Import(t, "value-of-default")
+		wantStatus(t, pod.Call(t, "POST", "/pools/a/tokens/import", map[string]any{"tokens": []string{"value-of-a"}}), 201)
+	}, `"token":"value-of-a"`)
+	if status != 200 {
+		t.Fatalf("GET /events as a key of pool a: %d %s", status, raw)
+	}
+	// The log is read in order: b's and default's rows came before a's.
+	wantNone(t, "pool a's stream", raw, []string{"value-of-b", "value-of-default", `"pool":"b"`, `"pool":"default"`})
+	if !bytes.Contains(raw, []byte(`"pool":"a"`)) {
+		t.Fatalf("pool a's stream: %s", raw)
+	}
+	for _, path := range []string{"/events?pool=b", "/events?pool=a&pool=b", "/events?pool=a,b", "/tokens/events", "/pools/b/tokens/events"} {
+		status, code, _ := statusAs(t, pod, op.Secret, "GET", path, nil)
+		if status != 403 || code != "forbidden" {
+			t.Errorf("GET %s as a key of pool a: %d %q, want 403 forbidden", path, status, code)
+		}
+	}
+	status, raw = readStream(t, pod, op.Secret, "/events?pool=a", "", func() {
+		wantStatus(t, pod.Call(t, "POST", "/pools/a/tokens/import", map[string]any{"tokens": []string{"second-of-a"}}), 201)
+	}, `"token":"second-of-a"`)
+	if status != 200 {
+		t.Fatalf("GET /events?pool=a: %d %s", status, raw)
+	}
+}

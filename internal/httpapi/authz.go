@@ -185,27 +185,30 @@ func authorize(c *gin.Context, r rule, p auth.Principal) error {
 	return nil
 }
 
-// requestPools are the pools a request acts on. An event stream that names
-// none reads every pool the caller may read; until events carry their pool,
-// every event belongs to pool default, so such a caller must cover it.
+// requestPools are the pools a request acts on. GET /events without
+// ?pool= names none: it streams only the pools the caller covers (see
+// queryPools), so it needs no check here.
 func requestPools(c *gin.Context, r rule) []string {
 	if pool := c.Param("pool"); pool != "" {
 		return []string{pool}
 	}
-	if r.events {
-		var named []string
-		for _, v := range c.QueryArray("pool") {
-			for s := range strings.SplitSeq(v, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					named = append(named, s)
-				}
-			}
-		}
-		if len(named) > 0 {
-			return named
-		}
+	if r.events && c.FullPath() == "/events" {
+		return namedPools(c)
 	}
 	return []string{defaultPool}
+}
+
+// namedPools are the pools GET /events names: ?pool=a&pool=b or ?pool=a,b.
+func namedPools(c *gin.Context) []string {
+	var named []string
+	for _, v := range c.QueryArray("pool") {
+		for s := range strings.SplitSeq(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				named = append(named, s)
+			}
+		}
+	}
+	return named
 }
 
 // checkLeaseRule enforces forceByOperator once the body is read: an

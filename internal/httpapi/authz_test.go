@@ -53,6 +53,10 @@ func statusAs(t testing.TB, pod *apptest.Pod, credential, method, path string, b
 func requestFor(rr httpapi.RouteRule, pool string) (string, []byte) {
 	path := strings.NewReplacer(":pool", pool, ":token", "no-such-token", ":name", "no-such-key", "*file", "index.html", "*path", "jobs").Replace(rr.Path)
 	switch {
+	case path == "/events":
+		// Naming the pool: without one, the stream is of the caller's own
+		// pools (TestEventsOfTheCallersPools).
+		return path + "?pool=" + pool, nil
 	case strings.HasSuffix(path, "/generate"):
 		return path, []byte(`{"count": 1}`)
 	case strings.HasSuffix(path, "/import"):

@@ -103,11 +103,20 @@ func (h *handlers) routePool(c *gin.Context) (map[string]bool, error) {
 }
 
 // queryPools picks the pools of GET /events: those named by ?pool= (each
-// must exist), or every pool when none is named.
+// must exist), or when none is named every pool the caller may use (every
+// pool for a caller not limited to some).
 func (h *handlers) queryPools(c *gin.Context) (map[string]bool, error) {
-	names := c.QueryArray("pool")
+	names := namedPools(c)
 	if len(names) == 0 {
-		return nil, nil
+		p := principalOf(c)
+		if p.AllPools() {
+			return nil, nil
+		}
+		pools := make(map[string]bool, len(p.Pools))
+		for _, name := range p.Pools {
+			pools[name] = true
+		}
+		return pools, nil
 	}
 	pools := make(map[string]bool, len(names))
 	for _, name := range names {

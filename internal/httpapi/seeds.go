@@ -82,6 +82,19 @@ func seedClassify(err error) (int, string) {
 	return status, strings.TrimPrefix(msg, tokens.ErrInvalidRequest.Error()+": ")
 }
 
+// forbiddenAsAPI answers a refusal of the caller's rights (a client on
+// another caller's lease) as the authorisation layer answers every 401 and
+// 403, also on the seeds' routes: the seeds had no credentials, so they have
+// no shape for it, and one shape lets clients tell it from the seeds' own
+// errors.
+func forbiddenAsAPI(c *gin.Context, err error) bool {
+	if !errors.Is(err, tokens.ErrForbidden) {
+		return false
+	}
+	writeError(c, err)
+	return true
+}
+
 // --- First seed (NestJS) -----------------------------------------------
 
 type nestError struct {
@@ -97,6 +110,9 @@ func nestBadRequest(c *gin.Context, messages ...string) {
 
 // nestFail answers an error without a seed-specific message.
 func nestFail(c *gin.Context, err error) {
+	if forbiddenAsAPI(c, err) {
+		return
+	}
 	status, msg := seedClassify(err)
 	if status == http.StatusBadRequest {
 		nestBadRequest(c, msg)
@@ -180,6 +196,9 @@ type fastError struct {
 // fastFail answers err as the second seed did: 400 {"detail"} for every
 // refusal; 5xx keep their status.
 func fastFail(c *gin.Context, err error) {
+	if forbiddenAsAPI(c, err) {
+		return
+	}
 	status, msg := seedClassify(err)
 	switch {
 	case errors.Is(err, tokens.ErrNotFound):
@@ -239,12 +258,12 @@ const (
 
 func (h *handlers) fastDeleteExpired(c *gin.Context) {
 	for range seedSweepBatches {
-		n, err := h.svc.SweepDeadTokens(c.Request.Context(), seedSweepBatch)
+		swept, err := h.svc.SweepDeadTokens(c.Request.Context(), seedSweepBatch)
 		if err != nil {
 			fastFail(c, err)
 			return
 		}
-		if n < seedSweepBatch {
+		if swept.Most < seedSweepBatch {
 			break
 		}
 	}

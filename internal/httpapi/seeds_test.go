@@ -150,3 +150,93 @@ func TestSeedRoutesLeaseSemantics(t *testing.T) {
 		t.Fatalf("after seed unblock: %v", got)
 	}
 }
+
+// SEED_ROUTES_ANONYMOUS=true lets callers without a credential use the
+// seeds' routes, and only those, in pool default; off (the default) they
+// get 401 there like everywhere else.
+func TestSeedRoutesAnonymous(t *testing.T) {
+	t.Parallel()
+	seedCalls := []struct{ method, path, body string }{
+		{"POST", "/token/generate", `{"count": 2}`},
+		{"POST", "/token/generateToken", ""},
+		{"GET", "/token/assign", ""},
+		{"GET", "/token/acquireToken", ""},
+		{"PUT", "/token/keep-alive", `{"token": "{token}"}`},
+		{"PUT", "/token/keepAlive", `{"token": "{token}"}`},
+		{"POST", "/token/unblock", `{"token": "{token}"}`},
+		{"GET", "/token/assign", ""},
+		{"PUT", "/token/unblock", `{"token": "{token}"}`},
+		{"GET", "/token/assign", ""},
+		{"PUT", "/token/unblockToken", `{"token": "{token}"}`},
+		{"DELETE", "/token/delete", `{"token": "{token}"}`},
+		{"GET", "/token/acquireToken", ""},
+		{"DELETE", "/token/deleteToken", `{"token": "{token}"}`},
+		{"DELETE", "/token/deleteExpiredToken", ""},
+	}
+	others := []struct{ method, path, body string }{
+		{"GET", "/tokens/stats", ""},
+		{"POST", "/tokens/generate", `{"count": 1}`},
+		{"POST", "/tokens/assign", ""},
+		{"POST", "/pools/default/tokens/assign", ""},
+		{"GET", "/pools/default", ""},
+		{"GET", "/events", ""},
+		{"GET", "/admin/keys", ""},
+	}
+	run := func(t *testing.T, pod *apptest.Pod, want func(method, path string, status int) bool) {
+		token := ""
+		for _, c := range seedCalls {
+			var body []byte
+			if c.body != "" {
+				body = []byte(strings.ReplaceAll(c.body, "{token}", token))
+			}
+			r := pod.DoAs(t, apptest.Anonymous, c.method, c.path, body)
+			if !want(c.method, c.path, r.Status) {
+				t.Fatalf("anonymous %s %s: %d %s", c.method, c.path, r.Status, r.Body)
+			}
+			if r.Status == 200 && (strings.Contains(c.path, "ssign") || strings.Contains(c.path, "acquire")) {
+				var v struct{ Token string }
+				if json.Unmarshal(r.Body, &v) == nil && v.Token != "" {
+					token = v.Token
+				}
+			}
+		}
+		for _, c := range others {
+			var body []byte
+			if c.body != "" {
+				body = []byte(c.body)
+			}
+			wantError(t, pod.DoAs(t, apptest.Anonymous, c.method, c.path, body), 401, "unauthenticated")
+		}
+		// A credential that is sent is checked, even on the seeds' routes.
+		wantError(t, pod.DoAs(t, "tl_"+strings.Repeat("A", 43), "GET", "/token/assign", nil), 401, "unauthenticated")
+	}
+
+	t.Run("on", func(t *testing.T) {
+		t.Parallel()
+		pod := apptest.NewPod(t, apptest.WithConfig(func(c *config.Config) { c.SeedRoutesAnonymous = true }))
+		run(t, pod, func(method, path string, status int) bool { return status >= 200 && status < 300 })
+		// Everything happened in pool default: 3 generated, 2 deleted, the
+		// first assigned still held.
+		if s := pod.Stats(t); s.Total != 1 || s.Assigned != 1 {
+			t.Fatalf("pool default after the anonymous flow: %+v, want 1 token, assigned", s)
+		}
+		// A client key's lease is force-released by an anonymous seed
+		// unblock (operator rights: unfenced, as the seeds' clients expect).
+		cl := pod.CreateKey(t, "seed-client", "client", nil, nil)
+		pod.Generate(t, 1)
+		r := pod.CallAs(t, cl.Secret, "POST", "/tokens/assign", nil)
+		wantStatus(t, r, 200)
+		var l apptest.Lease
+		r.JSON(t, &l)
+		wantStatus(t, pod.DoAs(t, apptest.Anonymous, "POST", "/token/unblock", []byte(`{"token": "`+l.Token+`"}`)), 201)
+	})
+	t.Run("off", func(t *testing.T) {
+		t.Parallel()
+		pod := apptest.NewPod(t)
+		pod.Generate(t, 2)
+		run(t, pod, func(method, path string, status int) bool { return status == 401 })
+		if s := pod.Stats(t); s.Total != 2 || s.Assigned != 0 {
+			t.Fatalf("pool default after refused anonymous calls: %+v, want it unchanged", s)
+		}
+	})
+}

@@ -28,24 +28,27 @@ func (w *SweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
 	// sweep's and the claims') reads past them.
 	start := time.Now()
 	deadline := start.Add(w.budget)
-	expired, err := w.drain(ctx, deadline, w.svc.SweepDeadTokens)
-	lapsed := 0
+	swept, err := w.drain(ctx, deadline, w.svc.SweepDeadTokens)
 	if err == nil {
+		var lapsed tokens.Swept
 		lapsed, err = w.drain(ctx, deadline, w.svc.SweepLapsedLeases)
+		swept.Add(lapsed)
 	}
-	metrics.Swept(metrics.DefaultPool, lapsed, expired, time.Since(start))
-	if lapsed > 0 || expired > 0 {
-		slog.Info("swept tokens", "lapsed", lapsed, "expired", expired)
+	metrics.SweepDuration(time.Since(start))
+	for pool, c := range swept.Pools {
+		metrics.LeaseLapsed(pool, c.Lapsed)
+		metrics.TokensExpired(pool, c.Expired)
+		slog.Info("swept tokens", "pool", pool, "lapsed", c.Lapsed, "expired", c.Expired)
 	}
 	return err
 }
 
-func (w *SweepWorker) drain(ctx context.Context, deadline time.Time, sweep func(context.Context, int) (int, error)) (int, error) {
-	total := 0
+func (w *SweepWorker) drain(ctx context.Context, deadline time.Time, sweep func(context.Context, int) (tokens.Swept, error)) (tokens.Swept, error) {
+	var total tokens.Swept
 	for {
-		n, err := sweep(ctx, w.batchSize)
-		total += n
-		if err != nil || n < w.batchSize || time.Now().After(deadline) {
+		s, err := sweep(ctx, w.batchSize)
+		total.Add(s)
+		if err != nil || s.Most < w.batchSize || time.Now().After(deadline) {
 			return total, err
 		}
 	}

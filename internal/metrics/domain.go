@@ -7,10 +7,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// DefaultPool labels what is recorded per pool until the callers know their
-// pool (named pools, DESIGN.md section 7, thread the real name through).
-const DefaultPool = "default"
-
 // Batch kinds: the statements the batcher coalesces.
 const (
 	BatchAssign    = "assign"
@@ -113,14 +109,6 @@ func BatchSize(kind string, n int) {
 
 // EventReaderLag sets how far behind the event reader is.
 func EventReaderLag(d time.Duration) { eventReaderLag.Set(d.Seconds()) }
-
-// Swept records one sweep run of pool: the leases it freed after their TTL,
-// the dead tokens it removed, and how long it took.
-func Swept(pool string, lapsed, expired int, d time.Duration) {
-	LeaseLapsed(pool, lapsed)
-	TokensExpired(pool, expired)
-	SweepDuration(d)
-}
 
 // SweepDuration records one sweep run.
 func SweepDuration(d time.Duration) { sweepDuration.Observe(d.Seconds()) }

@@ -131,9 +131,9 @@ func BenchmarkStore(b *testing.B) {
 			b.StopTimer()
 			lapse(b, pool, batch)
 			b.StartTimer()
-			n, err := svc.SweepLapsedLeases(ctx, batch)
-			if err != nil || n != batch {
-				b.Fatalf("swept %d, %v", n, err)
+			swept, err := svc.SweepLapsedLeases(ctx, batch)
+			if err != nil || swept.Most != batch {
+				b.Fatalf("swept %+v, %v", swept, err)
 			}
 		}
 	})
@@ -147,9 +147,9 @@ func BenchmarkStore(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StartTimer()
-			n, err := svc.SweepDeadTokens(ctx, batch)
-			if err != nil || n != batch {
-				b.Fatalf("swept %d, %v", n, err)
+			swept, err := svc.SweepDeadTokens(ctx, batch)
+			if err != nil || swept.Most != batch {
+				b.Fatalf("swept %+v, %v", swept, err)
 			}
 		}
 	})

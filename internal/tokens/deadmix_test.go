@@ -103,11 +103,11 @@ func TestDeadRowsKeepClaimsAndSweepsBounded(t *testing.T) {
 	}, nil)
 	t.Cleanup(svc.Close)
 	for {
-		n, err := svc.SweepDeadTokens(ctx, 5000)
+		swept, err := svc.SweepDeadTokens(ctx, 5000)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == 0 {
+		if swept.Most == 0 {
 			break
 		}
 	}

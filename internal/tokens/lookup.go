@@ -8,8 +8,9 @@ import (
 )
 
 // Get returns a live token of pool; unknown, deleted and dead tokens are
-// ErrNotFound. A caller limited to its own leases gets ErrForbidden for a
-// token under another actor's live lease.
+// ErrNotFound. A caller limited to its own leases (role client) may look up
+// only the tokens it holds: a free token, or one under another actor's live
+// lease, is ErrForbidden (DESIGN section 8).
 func (s *Service) Get(ctx context.Context, pool, token string) (TokenState, error) {
 	ref, err := s.resolve(ctx, pool)
 	if err != nil {
@@ -22,8 +23,8 @@ func (s *Service) Get(ctx context.Context, pool, token string) (TokenState, erro
 	if err != nil {
 		return TokenState{}, notFoundIfNoRows(err)
 	}
-	if c := callerOf(ctx); c.OwnLeasesOnly && row.HasLiveLease && (row.LeaseActor == nil || *row.LeaseActor != c.Actor) {
-		return TokenState{}, fmt.Errorf("%w: the live lease on this token is another caller's", ErrForbidden)
+	if c := callerOf(ctx); c.OwnLeasesOnly && (!row.HasLiveLease || row.LeaseActor == nil || *row.LeaseActor != c.Actor) {
+		return TokenState{}, fmt.Errorf("%w: a client may look up only the tokens it holds", ErrForbidden)
 	}
 	st := TokenState{Token: row.Value, Assigned: row.HasLiveLease, AliveUntil: row.AliveUntil, CreatedAt: row.CreatedAt}
 	if row.HasLiveLease {

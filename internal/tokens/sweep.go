@@ -6,48 +6,82 @@ import (
 	"github.com/tokenlease/tokenlease/db"
 )
 
+// Swept is what one sweep call tidied.
+type Swept struct {
+	// Most is the most rows one pool's statement tidied: a full batch there
+	// means more may wait.
+	Most int
+	// Pools are the counts by pool name, of the pools where it tidied any.
+	Pools map[string]SweptCounts
+}
+
+// SweptCounts are the rows a sweep tidied in one pool.
+type SweptCounts struct {
+	Lapsed  int // leases freed after their TTL (audit `released`)
+	Expired int // dead tokens deleted (audit `expired`)
+}
+
+// Add adds o's counts to s's, pool by pool.
+func (s *Swept) Add(o Swept) {
+	s.Most = max(s.Most, o.Most)
+	for pool, c := range o.Pools {
+		if s.Pools == nil {
+			s.Pools = make(map[string]SweptCounts)
+		}
+		t := s.Pools[pool]
+		t.Lapsed += c.Lapsed
+		t.Expired += c.Expired
+		s.Pools[pool] = t
+	}
+}
+
 // SweepLapsedLeases tidies up to batchSize lapsed leases in each pool,
 // earliest first: it frees those of live tokens (audit `released`) and
-// deletes the dead tokens it meets (audit `expired`). It returns how many
-// rows it tidied in the pool where it tidied most (a full batch there means
-// more may wait). Claims take lapsed tokens
-// without it; the sweep keeps counters honest and emits the events that
-// wake waiters. Each pool is swept by its own statement, by its own index.
-func (s *Service) SweepLapsedLeases(ctx context.Context, batchSize int) (int, error) {
-	return s.sweepPools(ctx, "sweep lapsed leases", func(id int32) (int32, error) {
+// deletes the dead tokens it meets (audit `expired`). Claims take lapsed
+// tokens without it; the sweep keeps counters honest and emits the events
+// that wake waiters. Each pool is swept by its own statement, by its own
+// index.
+func (s *Service) SweepLapsedLeases(ctx context.Context, batchSize int) (Swept, error) {
+	return s.sweepPools(ctx, "sweep lapsed leases", func(id int32) (SweptCounts, error) {
 		r, err := s.q.SweepLapsedLeases(ctx, db.SweepLapsedLeasesParams{
 			PoolID: id, BatchSize: int32(batchSize), Pod: s.settings.Pod, Slot: sweepSlot,
 		})
-		return r.Freed + r.Expired, err
+		return SweptCounts{Lapsed: int(r.Freed), Expired: int(r.Expired)}, err
 	})
 }
 
 // SweepDeadTokens deletes up to batchSize tokens past alive_until in each
-// pool (audit `expired`) and returns the most it deleted in one pool.
-func (s *Service) SweepDeadTokens(ctx context.Context, batchSize int) (int, error) {
-	return s.sweepPools(ctx, "sweep dead tokens", func(id int32) (int32, error) {
-		return s.q.SweepDeadTokens(ctx, db.SweepDeadTokensParams{
+// pool (audit `expired`).
+func (s *Service) SweepDeadTokens(ctx context.Context, batchSize int) (Swept, error) {
+	return s.sweepPools(ctx, "sweep dead tokens", func(id int32) (SweptCounts, error) {
+		n, err := s.q.SweepDeadTokens(ctx, db.SweepDeadTokensParams{
 			PoolID: id, BatchSize: int32(batchSize), Pod: s.settings.Pod, Slot: sweepSlot,
 		})
+		return SweptCounts{Expired: int(n)}, err
 	})
 }
 
 // sweepPools runs sweep once for every live pool.
-func (s *Service) sweepPools(ctx context.Context, what string, sweep func(poolID int32) (int32, error)) (int, error) {
-	ids, err := s.q.SweptPools(ctx)
+func (s *Service) sweepPools(ctx context.Context, what string, sweep func(poolID int32) (SweptCounts, error)) (Swept, error) {
+	pools, err := s.q.SweptPools(ctx)
 	if err != nil {
-		return 0, storageError(what, err)
+		return Swept{}, storageError(what, err)
 	}
-	most, changed := 0, false
-	for _, id := range ids {
-		n, err := sweep(id)
+	var out Swept
+	for _, p := range pools {
+		c, err := sweep(p.ID)
 		if err != nil {
-			return most, storageError(what, err)
+			if out.Most > 0 {
+				s.changed()
+			}
+			return out, storageError(what, err)
 		}
-		most, changed = max(most, int(n)), changed || n > 0
+		if n := c.Lapsed + c.Expired; n > 0 {
+			out.Add(Swept{Most: n, Pools: map[string]SweptCounts{p.Name: c}})
+		}
 	}
-	if changed {
+	if out.Most > 0 {
 		s.changed()
 	}
-	return most, nil
+	return out, nil
 }
