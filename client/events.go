@@ -17,8 +17,9 @@ import (
 
 // Event is one change of a token, as the event stream delivers it.
 type Event struct {
-	ID      string    `json:"id"`   // the position; resume after it with Last-Event-ID
-	Kind    string    `json:"kind"` // generated, imported, assigned, unblocked, released, kept_alive, deleted, expired
+	ID      string    `json:"id"`            // the resume point: every change up to it has been delivered; resume after it with Last-Event-ID
+	Pos     string    `json:"pos,omitempty"` // the change's own place in the log; unique per change
+	Kind    string    `json:"kind"`          // generated, imported, assigned, unblocked, released, kept_alive, deleted, expired
 	Pool    string    `json:"pool,omitempty"`
 	Token   string    `json:"token,omitempty"`
 	TokenFP string    `json:"token_fp,omitempty"` // instead of Token for role reader
@@ -45,25 +46,45 @@ type EventsFilter struct {
 // dead and reopened: the server sends a comment every 15 s.
 const streamIdle = 45 * time.Second
 
-// Events streams changes as they happen. The iteration goes on across
-// disconnects, slow-consumer drops and pod changes: it reconnects (to the
-// next base URL when one fails) with Last-Event-ID set to the last event
-// it yielded, and skips any event at or before that one, so nothing is
-// skipped or repeated once the first event has arrived (before it, a
-// reconnect starts at "now" again). It ends when ctx is done (without an
+// Events streams changes as they happen, each token's in the order of its
+// changes (version order). The iteration goes on across disconnects,
+// slow-consumer drops and pod changes: it reconnects (to the next base URL
+// when one fails) with Last-Event-ID set to the id of the last event it
+// yielded. The server then sends again the changes it had delivered ahead of
+// that id (a token's changes reordered into version order); the iterator
+// drops them by their pos, so nothing is skipped or repeated once the first
+// event has arrived (before it, a reconnect starts at "now" again). It ends when ctx is done (without an
 // error) or after yielding an error the server will keep giving (bad
 // filter, credentials, permissions, unknown pool).
 func (c *Client) Events(ctx context.Context, f EventsFilter) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		path, q := eventsPath(f)
 		last := f.LastEventID
+		// ahead holds the pos of each event yielded that lies past last: a
+		// resume from last sends it again. It holds at most one read of the
+		// server's (the server's ids catch up with every read's end).
+		ahead := map[string]bool{}
 		bo := newBackoff()
 		for ctx.Err() == nil {
 			got, err := c.stream(ctx, path, q, last, func(ev Event) bool {
-				if !after(ev.ID, last) {
+				pos := ev.Pos
+				if pos == "" {
+					pos = ev.ID // a server whose ids are the events' own positions
+				}
+				if ahead[pos] || !after(pos, last) {
 					return true // already yielded before a reconnect
 				}
-				last = ev.ID
+				if after(ev.ID, last) {
+					last = ev.ID
+					for p := range ahead {
+						if !after(p, last) {
+							delete(ahead, p)
+						}
+					}
+				}
+				if after(pos, last) {
+					ahead[pos] = true
+				}
 				return yield(ev, nil)
 			})
 			if errors.Is(err, errStop) || ctx.Err() != nil {

@@ -161,3 +161,57 @@ func TestEventsPermanentError(t *testing.T) {
 		t.Fatalf("%d yields", n)
 	}
 }
+
+// TestEventsDropsResentChanges: the server delivered changes of tokens B and
+// C ahead of their log order (ids are watermarks, pos their own places), and
+// the stream is cut in the middle of that read; the resume from the last id
+// sends some of them again. The iterator yields each (token, version) once,
+// in version order.
+func TestEventsDropsResentChanges(t *testing.T) {
+	var mu sync.Mutex
+	var lastIDs []string
+	ev := func(id, pos, token string, version int) string {
+		return fmt.Sprintf("id: %s\nevent: kept_alive\ndata: {\"pos\":%q,\"kind\":\"kept_alive\",\"pool\":\"default\",\"token\":%q,\"version\":%d,\"at\":\"2026-11-25T02:41:07.123456Z\"}\n\n",
+			id, pos, token, version)
+	}
+	// The log holds 10-1 X v1, 10-2 C v2, 10-3 B v2, 10-4 C v1, 10-5 B v1.
+	srv := newStubServer(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		lastIDs = append(lastIDs, r.Header.Get("Last-Event-ID"))
+		n := len(lastIDs)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		switch n {
+		case 1: // cut after C v2, before B v2
+			fmt.Fprint(w, ": ok\n\n"+ev("10-1", "10-1", "X", 1)+ev("10-1", "10-4", "C", 1)+ev("10-1", "10-5", "B", 1)+ev("10-2", "10-2", "C", 2))
+		case 2: // the rows after 10-2 again, arranged
+			fmt.Fprint(w, ": ok\n\n"+ev("10-2", "10-5", "B", 1)+ev("10-2", "10-4", "C", 1)+ev("10-5", "10-3", "B", 2)+ev("10-6", "10-6", "C", 3))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		default:
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}
+	})
+	c := newClient(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got []string
+	for ev, err := range c.Events(ctx, client.EventsFilter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s%d", ev.Token, ev.Version))
+		if len(got) == 6 {
+			break
+		}
+	}
+	if want := []string{"X1", "C1", "B1", "C2", "B2", "C3"}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if lastIDs[1] != "10-2" {
+		t.Fatalf("Last-Event-ID sent: %q", lastIDs)
+	}
+}

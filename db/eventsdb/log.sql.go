@@ -60,19 +60,43 @@ func (q *Queries) OwnDatabaseHorizon(ctx context.Context) (int64, error) {
 
 const readEvents = `-- name: ReadEvents :many
 
-SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, p.name AS pool, e.version, e.actor
-FROM token_events e
-JOIN pools p ON p.id = e.pool_id
-WHERE (e.xid, e.id) > ($1::bigint, $2::bigint)
-  AND e.xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-ORDER BY e.xid, e.id
-LIMIT $3::int
+WITH chunk AS MATERIALIZED (
+    SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, e.pool_id, e.version, e.actor
+    FROM token_events e
+    WHERE (e.xid, e.id) > ($1::bigint, $2::bigint)
+      AND e.xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+    ORDER BY e.xid, e.id
+    LIMIT $3::int
+),
+chunk_end AS MATERIALIZED (
+    SELECT c.xid, c.id FROM chunk c ORDER BY c.xid DESC, c.id DESC LIMIT 1
+),
+ahead AS (
+    SELECT a.id, a.xid, a.at, a.kind, a.token, a.lease_id, a.holder, a.pool_id, a.version, a.actor
+    FROM token_events a
+    WHERE (a.xid, a.id) > ((SELECT xid FROM chunk_end), (SELECT id FROM chunk_end))
+    ORDER BY a.xid, a.id
+    LIMIT $4::int
+),
+found AS (
+    SELECT c.id, c.xid, c.at, c.kind, c.token, c.lease_id, c.holder, c.pool_id, c.version, c.actor, false AS ahead FROM chunk c
+    UNION ALL
+    SELECT a.id, a.xid, a.at, a.kind, a.token, a.lease_id, a.holder, a.pool_id, a.version, a.actor, true AS ahead FROM ahead a
+    WHERE a.id < (SELECT max(c.id) FROM chunk c)
+      AND EXISTS (SELECT 1 FROM chunk c WHERE c.pool_id = a.pool_id AND c.token = a.token)
+)
+SELECT f.id, f.xid, f.at, f.kind, f.token, f.lease_id, f.holder, p.name AS pool, f.version, f.actor, f.ahead,
+       pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+FROM found f
+JOIN pools p ON p.id = f.pool_id
+ORDER BY f.ahead, f.xid, f.id
 `
 
 type ReadEventsParams struct {
-	AfterXid int64
-	AfterID  int64
-	MaxRows  int32
+	AfterXid  int64
+	AfterID   int64
+	MaxRows   int32
+	Lookahead int32
 }
 
 type ReadEventsRow struct {
@@ -86,16 +110,27 @@ type ReadEventsRow struct {
 	Pool    string
 	Version *int64
 	Actor   *string
+	Ahead   bool
+	Horizon int64
 }
 
 // The change log reader of package events: internal/events/log.go argues why
 // reading below a horizon in (xid, id) order is gap-free.
 // Up to max_rows final rows after the cursor (after_xid, after_id), in
 // (xid, id) order: only rows below the xmin horizon of this statement's own
-// snapshot. The cursor and the horizon are conditions on the index
-// token_events_xid_id.
+// snapshot (ahead false). The cursor and the horizon are conditions on the
+// index token_events_xid_id. Then, from the same snapshot, the rows of the
+// same tokens among the next lookahead rows past the chunk (ahead true; held
+// back or past the limit) that changed their token before a row of the chunk
+// (a smaller id): the reader withholds that row until they can be delivered
+// first (internal/events/order.go). horizon is the read's horizon.
 func (q *Queries) ReadEvents(ctx context.Context, arg ReadEventsParams) ([]ReadEventsRow, error) {
-	rows, err := q.db.Query(ctx, readEvents, arg.AfterXid, arg.AfterID, arg.MaxRows)
+	rows, err := q.db.Query(ctx, readEvents,
+		arg.AfterXid,
+		arg.AfterID,
+		arg.MaxRows,
+		arg.Lookahead,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +149,8 @@ func (q *Queries) ReadEvents(ctx context.Context, arg ReadEventsParams) ([]ReadE
 			&i.Pool,
 			&i.Version,
 			&i.Actor,
+			&i.Ahead,
+			&i.Horizon,
 		); err != nil {
 			return nil, err
 		}
@@ -126,21 +163,47 @@ func (q *Queries) ReadEvents(ctx context.Context, arg ReadEventsParams) ([]ReadE
 }
 
 const readEventsUpTo = `-- name: ReadEventsUpTo :many
-SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, p.name AS pool, e.version, e.actor
-FROM token_events e
-JOIN pools p ON p.id = e.pool_id
-WHERE (e.xid, e.id) > ($1::bigint, $2::bigint)
-  AND (e.xid, e.id) <= ($3::bigint, $4::bigint)
-ORDER BY e.xid, e.id
-LIMIT $5::int
+WITH chunk AS MATERIALIZED (
+    SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, e.pool_id, e.version, e.actor
+    FROM token_events e
+    WHERE (e.xid, e.id) > ($1::bigint, $2::bigint)
+      AND (e.xid, e.id) <= ($3::bigint, $4::bigint)
+    ORDER BY e.xid, e.id
+    LIMIT $5::int
+),
+chunk_end AS MATERIALIZED (
+    SELECT c.xid, c.id FROM chunk c ORDER BY c.xid DESC, c.id DESC LIMIT 1
+),
+ahead AS (
+    SELECT a.id, a.xid, a.at, a.kind, a.token, a.lease_id, a.holder, a.pool_id, a.version, a.actor
+    FROM token_events a
+    WHERE (a.xid, a.id) > ((SELECT xid FROM chunk_end), (SELECT id FROM chunk_end))
+      AND (a.xid, a.id) <= ($6::bigint, $7::bigint)
+    ORDER BY a.xid, a.id
+    LIMIT $8::int
+),
+found AS (
+    SELECT c.id, c.xid, c.at, c.kind, c.token, c.lease_id, c.holder, c.pool_id, c.version, c.actor, false AS ahead FROM chunk c
+    UNION ALL
+    SELECT a.id, a.xid, a.at, a.kind, a.token, a.lease_id, a.holder, a.pool_id, a.version, a.actor, true AS ahead FROM ahead a
+    WHERE a.id < (SELECT max(c.id) FROM chunk c)
+      AND EXISTS (SELECT 1 FROM chunk c WHERE c.pool_id = a.pool_id AND c.token = a.token)
+)
+SELECT f.id, f.xid, f.at, f.kind, f.token, f.lease_id, f.holder, p.name AS pool, f.version, f.actor, f.ahead
+FROM found f
+JOIN pools p ON p.id = f.pool_id
+ORDER BY f.ahead, f.xid, f.id
 `
 
 type ReadEventsUpToParams struct {
-	AfterXid int64
-	AfterID  int64
-	UntilXid int64
-	UntilID  int64
-	MaxRows  int32
+	AfterXid  int64
+	AfterID   int64
+	UntilXid  int64
+	UntilID   int64
+	MaxRows   int32
+	AheadXid  int64
+	AheadID   int64
+	Lookahead int32
 }
 
 type ReadEventsUpToRow struct {
@@ -154,12 +217,16 @@ type ReadEventsUpToRow struct {
 	Pool    string
 	Version *int64
 	Actor   *string
+	Ahead   bool
 }
 
 // Up to max_rows rows after (after_xid, after_id) and not past
-// (until_xid, until_id), in (xid, id) order. The caller knows that every row
-// up to until is final: a position a reader has reached, or (h, 0) for a
-// horizon h from OwnDatabaseHorizon (a horizon stays valid).
+// (until_xid, until_id), in (xid, id) order (ahead false). The caller knows
+// that every row up to until is final: a position a reader has reached, or
+// (h, 0) for a horizon h from OwnDatabaseHorizon (a horizon stays valid).
+// Then, as in ReadEvents, the rows of the same tokens among the next
+// lookahead rows past the chunk and not past (ahead_xid, ahead_id) that
+// changed their token before a row of the chunk (ahead true).
 func (q *Queries) ReadEventsUpTo(ctx context.Context, arg ReadEventsUpToParams) ([]ReadEventsUpToRow, error) {
 	rows, err := q.db.Query(ctx, readEventsUpTo,
 		arg.AfterXid,
@@ -167,6 +234,9 @@ func (q *Queries) ReadEventsUpTo(ctx context.Context, arg ReadEventsUpToParams) 
 		arg.UntilXid,
 		arg.UntilID,
 		arg.MaxRows,
+		arg.AheadXid,
+		arg.AheadID,
+		arg.Lookahead,
 	)
 	if err != nil {
 		return nil, err
@@ -186,6 +256,7 @@ func (q *Queries) ReadEventsUpTo(ctx context.Context, arg ReadEventsUpToParams) 
 			&i.Pool,
 			&i.Version,
 			&i.Actor,
+			&i.Ahead,
 		); err != nil {
 			return nil, err
 		}

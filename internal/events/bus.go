@@ -154,8 +154,9 @@ func (b *Bus) Subscribe(ctx context.Context, f Filter) (*Subscription, Position,
 func (b *Bus) Cursor(ctx context.Context) (Position, error) { return b.hub.Cursor(ctx) }
 
 // ReadUpTo reads the log's rows after after and not past until (a position
-// Cursor returned), in log order: the backlog of a resumed stream.
-func (b *Bus) ReadUpTo(ctx context.Context, after, until Position, limit int) ([]Event, error) {
+// Cursor returned), arranged like the live reads (each token's changes in
+// order): the backlog of a resumed stream.
+func (b *Bus) ReadUpTo(ctx context.Context, after, until Position, limit int) (Chunk, error) {
 	return b.log.ReadUpTo(ctx, after, until, limit)
 }
 

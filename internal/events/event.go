@@ -30,7 +30,15 @@ var allKinds = []string{
 
 // Event is one committed change, as read from the log.
 type Event struct {
-	Pos     Position
+	// Pos is the row's place in the log; the data carries it as "pos".
+	Pos Position
+	// Mark is the watermark after the event in delivery order: every row at
+	// or before it has been delivered once this event has. A stream hands it
+	// out as the event's id (Last-Event-ID), never Pos: the reader may
+	// deliver a token's changes out of log order (order.go), and a resume
+	// after Mark re-reads every row not yet delivered. It is Pos while the
+	// read needed no reordering.
+	Mark    Position
 	Pool    string // the pool's name
 	Kind    string
 	Token   string
@@ -50,6 +58,7 @@ type Event struct {
 
 // eventData is the JSON of an event on the stream.
 type eventData struct {
+	Pos     string  `json:"pos"`
 	Kind    string  `json:"kind"`
 	Pool    string  `json:"pool"`
 	Token   string  `json:"token"`
@@ -75,14 +84,17 @@ func eventFromRow(r eventsdb.ReadEventsRow) Event {
 func NewEvent(e Event) Event {
 	// Marshalling strings, *int64s and *strings cannot fail. JSON escapes
 	// every line break, so the data fits one SSE data line.
+	if e.Mark == (Position{}) {
+		e.Mark = e.Pos
+	}
 	e.data, _ = json.Marshal(eventData{
-		Kind: e.Kind, Pool: e.Pool, Token: e.Token, TokenFP: Fingerprint(e.Token), LeaseID: e.LeaseID, Holder: e.Holder,
+		Pos: e.Pos.String(), Kind: e.Kind, Pool: e.Pool, Token: e.Token, TokenFP: Fingerprint(e.Token), LeaseID: e.LeaseID, Holder: e.Holder,
 		Version: e.Version, Actor: e.Actor, At: e.At.UTC().Format(timeLayout),
 	})
 	return e
 }
 
-// Data returns the event's JSON: {"kind", "pool", "token", "lease_id"?,
+// Data returns the event's JSON: {"pos", "kind", "pool", "token", "lease_id"?,
 // "holder"?, "version"?, "actor"?, "at"}, as the stream sends it. The slice
 // is shared: do not modify it.
 func (e Event) Data() []byte { return e.data }

@@ -17,13 +17,14 @@ func Fingerprint(value string) string {
 // RedactedData is the event's JSON without the token's value.
 func (e Event) RedactedData() []byte {
 	b, _ := json.Marshal(redactedEventData{
-		Kind: e.Kind, TokenFP: Fingerprint(e.Token), LeaseID: e.LeaseID, Holder: e.Holder,
+		Pos: e.Pos.String(), Kind: e.Kind, TokenFP: Fingerprint(e.Token), LeaseID: e.LeaseID, Holder: e.Holder,
 		At: e.At.UTC().Format(timeLayout),
 	})
 	return b
 }
 
 type redactedEventData struct {
+	Pos     string  `json:"pos"`
 	Kind    string  `json:"kind"`
 	TokenFP string  `json:"token_fp"`
 	LeaseID *int64  `json:"lease_id,omitempty"`

@@ -274,8 +274,9 @@ func (h *Hub) skipTo(head Position) bool {
 	return true
 }
 
-// Publish delivers a batch read from the log and moves the cursor to its
-// last event.
+// Publish delivers a batch read from the log, in delivery order, and moves
+// the cursor to its last row in log order (the read's cursor: the reader
+// delivers a prefix of each read).
 func (h *Hub) Publish(batch []Event) {
 	if len(batch) == 0 {
 		return
@@ -285,7 +286,11 @@ func (h *Hub) Publish(batch []Event) {
 		h.mu.Unlock()
 		return
 	}
-	h.cursor = batch[len(batch)-1].Pos
+	for _, ev := range batch {
+		if h.cursor.Before(ev.Pos) {
+			h.cursor = ev.Pos
+		}
+	}
 	for s := range h.subs {
 		queued := len(s.queue)
 		for _, ev := range batch {

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/tokenlease/tokenlease/db/eventsdb"
 )
@@ -42,11 +43,13 @@ import (
 // reader uses it only when rows have been held back for a while. A long
 // writing transaction in this database still holds events back.
 //
-// The id breaks ties within one transaction (a generate of many tokens), and
-// (xid, id) is also the order of the changes to any one token: a change
-// takes the token's row lock before its transaction gets an xid, so a second
-// change to the same token waits for the first to commit and gets a larger
-// xid.
+// The id breaks ties within one transaction (a generate of many tokens).
+// (xid, id) is not the order of the changes to one token, though: a
+// transaction that took its xid and then waits for a token's row lock held
+// by a younger transaction writes its change after the younger one's, yet
+// comes first. Both rows then become final together or the younger one
+// later; Read arranges each read so that a token's changes come in order
+// (order.go).
 type Log struct {
 	q *eventsdb.Queries
 }
@@ -68,35 +71,118 @@ func (l *Log) Head(ctx context.Context) (Position, error) {
 	return Position{Xid: h}, nil
 }
 
-// Read returns up to limit final rows after after, in log order: those
-// below the horizon of the statement's snapshot.
-func (l *Log) Read(ctx context.Context, after Position, limit int) ([]Event, error) {
-	rows, err := l.q.ReadEvents(ctx, eventsdb.ReadEventsParams{AfterXid: after.Xid, AfterID: after.ID, MaxRows: int32(limit)})
-	if err != nil {
-		return nil, fmt.Errorf("events: read log: %w", err)
-	}
-	evs := make([]Event, len(rows))
-	for i, r := range rows {
-		evs[i] = eventFromRow(r)
-	}
-	return evs, nil
+// Chunk is one read of the log, arranged for delivery.
+type Chunk struct {
+	// Events are the rows that may be delivered now, each token's in the
+	// order of its changes, each with its Mark (see arrange).
+	Events []Event
+	// Cursor is where the next read starts: every row at or before it is in
+	// Events or was delivered before (the read's start when Events is empty).
+	Cursor Position
+	// More reports that the read filled its limit: more rows may be read at
+	// once.
+	More bool
 }
 
-// ReadUpTo returns up to limit rows after after and not past until, in log
-// order. The caller vouches that every row up to until is final: a position
-// a reader has reached, or Position{Xid: h} for a horizon h.
-func (l *Log) ReadUpTo(ctx context.Context, after, until Position, limit int) ([]Event, error) {
-	rows, err := l.q.ReadEventsUpTo(ctx, eventsdb.ReadEventsUpToParams{
-		AfterXid: after.Xid, AfterID: after.ID, UntilXid: until.Xid, UntilID: until.ID, MaxRows: int32(limit),
+// maxGrowth bounds how far a read grows (limit times maxGrowth rows) when
+// its first row waits for a row past its limit; past that the read delivers
+// in the order it has (see arranged).
+const maxGrowth = 16
+
+// Read returns up to limit final rows after after: those below the horizon
+// of the statement's snapshot, arranged so that each token's changes come in
+// order.
+func (l *Log) Read(ctx context.Context, after Position, limit int) (Chunk, error) {
+	return arranged(after, limit, func(limit int) (rows, ahead []Event, final func(Position) bool, err error) {
+		found, err := l.q.ReadEvents(ctx, eventsdb.ReadEventsParams{
+			AfterXid: after.Xid, AfterID: after.ID, MaxRows: int32(limit), Lookahead: int32(limit),
+		})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("events: read log: %w", err)
+		}
+		var horizon int64
+		for _, r := range found {
+			horizon = r.Horizon
+			if r.Ahead {
+				ahead = append(ahead, eventFromRow(r))
+			} else {
+				rows = append(rows, eventFromRow(r))
+			}
+		}
+		return rows, ahead, func(p Position) bool { return p.Xid < horizon }, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("events: read log: %w", err)
+}
+
+// ReadUpTo returns up to limit rows after after and not past until,
+// arranged like Read; rows past until are not looked at. The caller vouches
+// that every row up to until is final: a position a reader has reached (the
+// reader arranged its reads so that no row up to it waits for a row past
+// it).
+func (l *Log) ReadUpTo(ctx context.Context, after, until Position, limit int) (Chunk, error) {
+	return l.readUpTo(ctx, after, until, until, limit)
+}
+
+// readBelow returns up to limit rows after after and below the horizon h
+// (final rows: see OwnHorizon), arranged like Read; the rows of their tokens
+// past h count too, held back or not.
+func (l *Log) readBelow(ctx context.Context, after Position, h int64, limit int) (Chunk, error) {
+	return l.readUpTo(ctx, after, Position{Xid: h}, Position{Xid: math.MaxInt64, ID: math.MaxInt64}, limit)
+}
+
+func (l *Log) readUpTo(ctx context.Context, after, until, aheadUntil Position, limit int) (Chunk, error) {
+	return arranged(after, limit, func(limit int) (rows, ahead []Event, final func(Position) bool, err error) {
+		found, err := l.q.ReadEventsUpTo(ctx, eventsdb.ReadEventsUpToParams{
+			AfterXid: after.Xid, AfterID: after.ID, UntilXid: until.Xid, UntilID: until.ID, MaxRows: int32(limit),
+			AheadXid: aheadUntil.Xid, AheadID: aheadUntil.ID, Lookahead: int32(limit),
+		})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("events: read log: %w", err)
+		}
+		for _, r := range found {
+			ev := eventFromRow(eventsdb.ReadEventsRow{
+				ID: r.ID, Xid: r.Xid, At: r.At, Kind: r.Kind, Token: r.Token, LeaseID: r.LeaseID,
+				Holder: r.Holder, Pool: r.Pool, Version: r.Version, Actor: r.Actor,
+			})
+			if r.Ahead {
+				ahead = append(ahead, ev)
+			} else {
+				rows = append(rows, ev)
+			}
+		}
+		return rows, ahead, func(p Position) bool { return !until.Before(p) }, nil
+	})
+}
+
+// arranged reads with fetch (rows after after in log order, up to limit,
+// and the rows past them that changed the same tokens first) and arranges
+// what can be delivered. A row is withheld while a row of its token with a
+// smaller id is not in the read: until the horizon moves, when that row is
+// held back (the next read after it delivers both), or until a larger read,
+// when it lies past the limit. A read whose first row still waits at
+// maxGrowth times the limit delivers what it has, each token's rows within
+// it in order: memory stays bounded, at the price of that token's order.
+func arranged(after Position, limit int, fetch func(limit int) (rows, ahead []Event, final func(Position) bool, err error)) (Chunk, error) {
+	for size := limit; ; size *= 4 {
+		rows, ahead, final, err := fetch(size)
+		if err != nil {
+			return Chunk{Cursor: after}, err
+		}
+		n, wait, inOrder := deliverable(rows, ahead, final)
+		if n == 0 && len(rows) > 0 && !wait {
+			if size < limit*maxGrowth {
+				continue
+			}
+			n, inOrder = len(rows), false
+		}
+		c := Chunk{Cursor: after, More: len(rows) == size && n > 0, Events: rows[:n]}
+		if n > 0 {
+			c.Cursor = rows[n-1].Pos
+		}
+		if !inOrder {
+			c.Events = arrange(after, rows[:n])
+		}
+		return c, nil
 	}
-	evs := make([]Event, len(rows))
-	for i, r := range rows {
-		evs[i] = eventFromRow(eventsdb.ReadEventsRow(r))
-	}
-	return evs, nil
 }
 
 // OwnHorizon returns a horizon that passes the running transactions of other

@@ -294,7 +294,7 @@ func (r *reader) catchUp(ctx context.Context, cursor *Position, refine bool) (n 
 			return 0, true, false, 0, nil
 		}
 	}
-	n, err = r.drain(cursor, func(after Position) ([]Event, error) { return log.Read(ctx, after, r.batch) })
+	n, err = r.drain(cursor, func(after Position) (Chunk, error) { return log.Read(ctx, after, r.batch) })
 	if err != nil {
 		return n, false, false, 0, err
 	}
@@ -311,8 +311,8 @@ func (r *reader) catchUp(ctx context.Context, cursor *Position, refine bool) (n 
 		return n, false, true, 0, err
 	}
 	if horizon > cursor.Xid {
-		n, err = r.drain(cursor, func(after Position) ([]Event, error) {
-			return log.ReadUpTo(ctx, after, Position{Xid: horizon}, r.batch)
+		n, err = r.drain(cursor, func(after Position) (Chunk, error) {
+			return log.readBelow(ctx, after, horizon, r.batch)
 		})
 		if err != nil {
 			return n, false, true, 0, err
@@ -321,36 +321,42 @@ func (r *reader) catchUp(ctx context.Context, cursor *Position, refine bool) (n 
 	return n, false, true, horizon, nil
 }
 
-// drain reads batches after the cursor with read, publishing each and moving
-// the cursor past it, until one comes back short; it returns how many rows
-// it read.
-func (r *reader) drain(cursor *Position, read func(after Position) ([]Event, error)) (int, error) {
+// drain reads chunks after the cursor with read, publishing each and moving
+// the cursor past it, until one says no more can be read at once; it returns
+// how many rows it delivered.
+func (r *reader) drain(cursor *Position, read func(after Position) (Chunk, error)) (int, error) {
 	n := 0
 	for {
 		r.reads.Add(1)
-		batch, err := read(*cursor)
+		c, err := read(*cursor)
 		if err != nil {
 			return n, err
 		}
-		metrics.EventReaderLag(lag(batch, r.batch))
-		if len(batch) > 0 {
-			n += len(batch)
-			*cursor = batch[len(batch)-1].Pos
-			r.hub.Publish(batch)
+		metrics.EventReaderLag(lag(c))
+		if len(c.Events) > 0 {
+			n += len(c.Events)
+			*cursor = c.Cursor
+			r.hub.Publish(c.Events)
 		}
-		if len(batch) < r.batch {
+		if !c.More {
 			return n, nil
 		}
 	}
 }
 
-// lag is how far behind the log a read of limit rows that returned batch
-// leaves the reader: the age of the newest row delivered while the read came
-// back full (more rows wait), else 0 (caught up). The ages compare the
-// database's clock with the pod's; skew shows as a constant offset.
-func lag(batch []Event, limit int) time.Duration {
-	if len(batch) < limit || len(batch) == 0 {
+// lag is how far behind the log a read that returned c leaves the reader:
+// the age of the newest row delivered while more rows wait, else 0 (caught
+// up). The ages compare the database's clock with the pod's; skew shows as a
+// constant offset.
+func lag(c Chunk) time.Duration {
+	if !c.More || len(c.Events) == 0 {
 		return 0
 	}
-	return max(0, time.Since(batch[len(batch)-1].At))
+	newest := c.Events[0].At
+	for _, ev := range c.Events[1:] {
+		if ev.At.After(newest) {
+			newest = ev.At
+		}
+	}
+	return max(0, time.Since(newest))
 }

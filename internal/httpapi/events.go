@@ -24,7 +24,7 @@ import (
 type EventSource interface {
 	Subscribe(ctx context.Context, f events.Filter) (*events.Subscription, events.Position, error)
 	Cursor(ctx context.Context) (events.Position, error)
-	ReadUpTo(ctx context.Context, after, until events.Position, limit int) ([]events.Event, error)
+	ReadUpTo(ctx context.Context, after, until events.Position, limit int) (events.Chunk, error)
 	Done() <-chan struct{}
 }
 
@@ -61,14 +61,18 @@ var errStreamClosed = fmt.Errorf("the event stream is shutting down: %w", events
 //
 //	id: <xid>-<id>
 //	event: <kind>
-//	data: {"kind":..., "pool":..., "token":..., "lease_id":..., "holder":..., "version":..., "actor":..., "at":...}
+//	data: {"pos":..., "kind":..., "pool":..., "token":..., "lease_id":..., "holder":..., "version":..., "actor":..., "at":...}
 //
-// ?kind=a,b (repeatable) filters by kind. Positions are those of the one
-// change log, so a Last-Event-ID from any of the streams resumes any other. Without Last-Event-ID the stream
-// starts now, at the reader's cursor; with it (the header, or
-// ?last_event_id= for clients that cannot set headers) the stream first
-// copies the missed rows from the log, then switches to the live feed,
-// skipping what it already sent: no gap, no duplicate. Comments (": ping")
+// ?kind=a,b (repeatable) filters by kind. An id is the event's Mark, a
+// position of the one change log (every row up to it has been sent), so a
+// Last-Event-ID from any of the streams resumes any other. Without
+// Last-Event-ID the stream starts now, at the reader's cursor; with it (the
+// header, or ?last_event_id= for clients that cannot set headers) the stream
+// first copies the rows after it from the log, then switches to the live
+// feed, skipping rows it already copied: no gap. Rows sent after the id
+// (a token's changes delivered ahead of their log order) are sent again:
+// each token's changes always in order, at least once across a resume.
+// Comments (": ping")
 // keep idle connections open. A client that falls more than the buffer
 // behind gets a final "dropped" event and the stream ends; the stream also
 // ends when the pod shuts down. At most MaxStreams streams are open at once;
@@ -159,13 +163,15 @@ func (s *streamer) serve(c *gin.Context) {
 	if resumeFrom == "" {
 		resumeFrom = c.Query("last_event_id")
 	}
-	var last events.Position
+	// last is the log position up to which every row has been sent (the
+	// cursor of the copy, then of the feed); lastID the id last sent.
+	var last, lastID events.Position
 	if resumeFrom != "" {
 		if last, err = events.ParsePosition(resumeFrom); err != nil {
 			writeError(c, fmt.Errorf("Last-Event-ID: %w", err))
 			return
 		}
-		resume = true
+		resume, lastID = true, last
 	}
 	ctx := c.Request.Context()
 	access := streamAccessOf(ctx)
@@ -187,7 +193,7 @@ func (s *streamer) serve(c *gin.Context) {
 			if err != nil || !last.Before(cur) {
 				break
 			}
-			n, err := s.copyLog(ctx, w, filter, &last, cur)
+			n, err := s.copyLog(ctx, w, filter, &last, &lastID, cur)
 			if err != nil {
 				s.endBroken(ctx, err)
 				return
@@ -207,13 +213,13 @@ func (s *streamer) serve(c *gin.Context) {
 	defer sub.Close()
 	if resume {
 		if last.Before(cur) {
-			if _, err := s.copyLog(ctx, w, filter, &last, cur); err != nil {
+			if _, err := s.copyLog(ctx, w, filter, &last, &lastID, cur); err != nil {
 				s.endBroken(ctx, err)
 				return
 			}
 		}
 	} else {
-		last = cur
+		last, lastID = cur, cur
 		w.open() // only now: a client that has read the opening knows it is subscribed
 	}
 	if err := w.flush(); err != nil {
@@ -228,10 +234,12 @@ func (s *streamer) serve(c *gin.Context) {
 		case <-sub.Ready():
 			var open bool
 			batch, open = sub.Take(batch[:0])
+			// The feed's rows all lie after the cursor at Subscribe; those
+			// up to last were copied from the log already.
 			for _, ev := range batch {
 				if last.Before(ev.Pos) {
 					w.event(ev)
-					last = ev.Pos
+					lastID = ev.Mark
 				}
 				if w.size() >= maxChunk {
 					if err := w.flush(); err != nil {
@@ -246,7 +254,7 @@ func (s *streamer) serve(c *gin.Context) {
 			}
 			if !open {
 				if sub.Dropped() {
-					w.dropped(last)
+					w.dropped(lastID)
 				}
 				w.flush() //nolint:errcheck // the stream ends either way
 				return
@@ -278,12 +286,12 @@ func (s *streamer) shallow(c *gin.Context, last events.Position, window time.Dur
 	if !last.Before(cur) {
 		return true
 	}
-	evs, err := s.src.ReadUpTo(ctx, last, cur, 1)
+	chunk, err := s.src.ReadUpTo(ctx, last, cur, 1)
 	if err != nil {
 		writeError(c, fmt.Errorf("%w: the change log cannot be read now", tokens.ErrUnavailable))
 		return false
 	}
-	if len(evs) > 0 && time.Since(evs[0].At) > window {
+	if evs := chunk.Events; len(evs) > 0 && time.Since(evs[0].At) > window {
 		writeError(c, fmt.Errorf("%w: this role may resume at most %s back; reconnect without Last-Event-ID", auth.ErrForbidden, window))
 		return false
 	}
@@ -291,8 +299,9 @@ func (s *streamer) shallow(c *gin.Context, last events.Position, window time.Dur
 }
 
 // copyLog sends the selected rows after *last and not past until, read from
-// the log in batches, moving *last; it returns how many rows it read.
-func (s *streamer) copyLog(ctx context.Context, w *sseWriter, filter events.Filter, last *events.Position, until events.Position) (int, error) {
+// the log in chunks, moving *last (the log cursor) and *lastID (the id last
+// sent); it returns how many rows it read.
+func (s *streamer) copyLog(ctx context.Context, w *sseWriter, filter events.Filter, last, lastID *events.Position, until events.Position) (int, error) {
 	total := 0
 	for {
 		select {
@@ -300,21 +309,22 @@ func (s *streamer) copyLog(ctx context.Context, w *sseWriter, filter events.Filt
 			return total, events.ErrClosed
 		default:
 		}
-		evs, err := s.src.ReadUpTo(ctx, *last, until, s.opts.Batch)
+		chunk, err := s.src.ReadUpTo(ctx, *last, until, s.opts.Batch)
 		if err != nil {
 			return total, err
 		}
-		for _, ev := range evs {
+		total += len(chunk.Events)
+		for _, ev := range chunk.Events {
 			if filter.Has(ev) {
 				w.event(ev)
+				*lastID = ev.Mark
 			}
-			*last = ev.Pos
 		}
-		total += len(evs)
+		*last = chunk.Cursor
 		if err := w.flush(); err != nil {
 			return total, err
 		}
-		if len(evs) < s.opts.Batch {
+		if !chunk.More {
 			return total, nil
 		}
 	}
@@ -365,7 +375,7 @@ func (w *sseWriter) open() {
 
 func (w *sseWriter) event(ev events.Event) {
 	w.buf = append(w.buf, "id: "...)
-	w.buf = append(w.buf, ev.Pos.String()...)
+	w.buf = append(w.buf, ev.Mark.String()...)
 	w.buf = append(w.buf, "\nevent: "...)
 	w.buf = append(w.buf, ev.Kind...)
 	w.buf = append(w.buf, "\ndata: "...)

@@ -67,8 +67,8 @@ func (w *gatedWriter) output() string {
 // behind it.
 type hubSource struct{ *events.Hub }
 
-func (hubSource) ReadUpTo(context.Context, events.Position, events.Position, int) ([]events.Event, error) {
-	return nil, errors.New("no change log in this test")
+func (hubSource) ReadUpTo(context.Context, events.Position, events.Position, int) (events.Chunk, error) {
+	return events.Chunk{}, errors.New("no change log in this test")
 }
 
 func testEvent(xid, id int64, kind string) events.Event {

@@ -4,28 +4,81 @@
 -- name: ReadEvents :many
 -- Up to max_rows final rows after the cursor (after_xid, after_id), in
 -- (xid, id) order: only rows below the xmin horizon of this statement's own
--- snapshot. The cursor and the horizon are conditions on the index
--- token_events_xid_id.
-SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, p.name AS pool, e.version, e.actor
-FROM token_events e
-JOIN pools p ON p.id = e.pool_id
-WHERE (e.xid, e.id) > (sqlc.arg('after_xid')::bigint, sqlc.arg('after_id')::bigint)
-  AND e.xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-ORDER BY e.xid, e.id
-LIMIT sqlc.arg('max_rows')::int;
+-- snapshot (ahead false). The cursor and the horizon are conditions on the
+-- index token_events_xid_id. Then, from the same snapshot, the rows of the
+-- same tokens among the next lookahead rows past the chunk (ahead true; held
+-- back or past the limit) that changed their token before a row of the chunk
+-- (a smaller id): the reader withholds that row until they can be delivered
+-- first (internal/events/order.go). horizon is the read's horizon.
+WITH chunk AS MATERIALIZED (
+    SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, e.pool_id, e.version, e.actor
+    FROM token_events e
+    WHERE (e.xid, e.id) > (sqlc.arg('after_xid')::bigint, sqlc.arg('after_id')::bigint)
+      AND e.xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+    ORDER BY e.xid, e.id
+    LIMIT sqlc.arg('max_rows')::int
+),
+chunk_end AS MATERIALIZED (
+    SELECT c.xid, c.id FROM chunk c ORDER BY c.xid DESC, c.id DESC LIMIT 1
+),
+ahead AS (
+    SELECT a.id, a.xid, a.at, a.kind, a.token, a.lease_id, a.holder, a.pool_id, a.version, a.actor
+    FROM token_events a
+    WHERE (a.xid, a.id) > ((SELECT xid FROM chunk_end), (SELECT id FROM chunk_end))
+    ORDER BY a.xid, a.id
+    LIMIT sqlc.arg('lookahead')::int
+),
+found AS (
+    SELECT c.*, false AS ahead FROM chunk c
+    UNION ALL
+    SELECT a.*, true AS ahead FROM ahead a
+    WHERE a.id < (SELECT max(c.id) FROM chunk c)
+      AND EXISTS (SELECT 1 FROM chunk c WHERE c.pool_id = a.pool_id AND c.token = a.token)
+)
+SELECT f.id, f.xid, f.at, f.kind, f.token, f.lease_id, f.holder, p.name AS pool, f.version, f.actor, f.ahead,
+       pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
+FROM found f
+JOIN pools p ON p.id = f.pool_id
+ORDER BY f.ahead, f.xid, f.id;
 
 -- name: ReadEventsUpTo :many
 -- Up to max_rows rows after (after_xid, after_id) and not past
--- (until_xid, until_id), in (xid, id) order. The caller knows that every row
--- up to until is final: a position a reader has reached, or (h, 0) for a
--- horizon h from OwnDatabaseHorizon (a horizon stays valid).
-SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, p.name AS pool, e.version, e.actor
-FROM token_events e
-JOIN pools p ON p.id = e.pool_id
-WHERE (e.xid, e.id) > (sqlc.arg('after_xid')::bigint, sqlc.arg('after_id')::bigint)
-  AND (e.xid, e.id) <= (sqlc.arg('until_xid')::bigint, sqlc.arg('until_id')::bigint)
-ORDER BY e.xid, e.id
-LIMIT sqlc.arg('max_rows')::int;
+-- (until_xid, until_id), in (xid, id) order (ahead false). The caller knows
+-- that every row up to until is final: a position a reader has reached, or
+-- (h, 0) for a horizon h from OwnDatabaseHorizon (a horizon stays valid).
+-- Then, as in ReadEvents, the rows of the same tokens among the next
+-- lookahead rows past the chunk and not past (ahead_xid, ahead_id) that
+-- changed their token before a row of the chunk (ahead true).
+WITH chunk AS MATERIALIZED (
+    SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, e.pool_id, e.version, e.actor
+    FROM token_events e
+    WHERE (e.xid, e.id) > (sqlc.arg('after_xid')::bigint, sqlc.arg('after_id')::bigint)
+      AND (e.xid, e.id) <= (sqlc.arg('until_xid')::bigint, sqlc.arg('until_id')::bigint)
+    ORDER BY e.xid, e.id
+    LIMIT sqlc.arg('max_rows')::int
+),
+chunk_end AS MATERIALIZED (
+    SELECT c.xid, c.id FROM chunk c ORDER BY c.xid DESC, c.id DESC LIMIT 1
+),
+ahead AS (
+    SELECT a.id, a.xid, a.at, a.kind, a.token, a.lease_id, a.holder, a.pool_id, a.version, a.actor
+    FROM token_events a
+    WHERE (a.xid, a.id) > ((SELECT xid FROM chunk_end), (SELECT id FROM chunk_end))
+      AND (a.xid, a.id) <= (sqlc.arg('ahead_xid')::bigint, sqlc.arg('ahead_id')::bigint)
+    ORDER BY a.xid, a.id
+    LIMIT sqlc.arg('lookahead')::int
+),
+found AS (
+    SELECT c.*, false AS ahead FROM chunk c
+    UNION ALL
+    SELECT a.*, true AS ahead FROM ahead a
+    WHERE a.id < (SELECT max(c.id) FROM chunk c)
+      AND EXISTS (SELECT 1 FROM chunk c WHERE c.pool_id = a.pool_id AND c.token = a.token)
+)
+SELECT f.id, f.xid, f.at, f.kind, f.token, f.lease_id, f.holder, p.name AS pool, f.version, f.actor, f.ahead
+FROM found f
+JOIN pools p ON p.id = f.pool_id
+ORDER BY f.ahead, f.xid, f.id;
 
 -- name: EventsHeldBack :one
 -- Whether committed rows wait behind the xmin horizon (a transaction older
