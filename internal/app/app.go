@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			return nil, err
 		}
 	}
-	hopts := httpapi.Options{Ready: a.ready}
+	hopts := httpapi.Options{Ready: a.ready, Unobserved: bool(cfg.BenchUnobserved)}
 	if a.riverUI, err = a.newRiverUI(); err != nil {
 		conns.Close()
 		return nil, fmt.Errorf("River UI: %w", err)
