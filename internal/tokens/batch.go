@@ -52,7 +52,7 @@ func leaseArrays[Res any](calls []*batchCall[leaseRef, Res]) refArrays {
 // podBatchers are the pod's batchers, one per kind, over all pools. A round
 // takes up to batchMax requests of each pool with requests waiting, so a
 // busy pool never crowds a quiet one out, and sends one statement per pool
-// (no hot statement touches two pools), all in one pipeline: see runRound.
+// (no hot statement touches two pools), all in one pipeline: see roundRows.
 type podBatchers struct {
 	assigns    *batcher[claimReq, Lease]
 	unblocks   *batcher[leaseRef, struct{}]
