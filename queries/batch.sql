@@ -1,7 +1,8 @@
--- name: ClaimBatch :many
+-- name: ClaimBatch :batchmany
 -- Assigns up to cardinality(ttl_ms) random free, live tokens of one pool in
 -- one statement, one per request of a batch (the per-pod batcher coalesces
--- concurrent assigns of a pool). Request i asks for a lease of ttl_ms[i]
+-- concurrent assigns of a pool; a round sends one such statement per pool,
+-- in pool id order, in one pipeline: one implicit transaction). Request i asks for a lease of ttl_ms[i]
 -- held by holders[i] and taken by actors[i] ('' for none); a returned row
 -- carries the request's ordinal, and a request without a row found no token.
 -- The probe starts at one random point of the pool's free index and takes
@@ -91,7 +92,7 @@ SELECT c.ord::bigint AS ord, c.value, c.lease_id::bigint AS lease_id,
        c.lease_expires_at::timestamptz AS lease_expires_at, c.alive_until, c.holder
 FROM claimed c;
 
--- name: ReleaseBatch :many
+-- name: ReleaseBatch :batchmany
 -- Unblocks a batch of tokens of one pool in one statement: request i names
 -- tokens[i], unless lease_ids[i] is 0 the lease it must release, and the
 -- caller actors[i] ('' for none), restricted to its own leases when
@@ -150,7 +151,7 @@ SELECT cur.ord::bigint, cur.has_live_lease::boolean, cur.forbidden::boolean, fal
 FROM cur
 WHERE NOT (cur.has_live_lease AND NOT cur.forbidden AND (cur.want IS NULL OR cur.lease_id = cur.want));
 
--- name: KeepAliveBatch :many
+-- name: KeepAliveBatch :batchmany
 -- Keep-alive for a batch of tokens of one pool in one statement, as
 -- KeepAlive does for one: request i names tokens[i], unless lease_ids[i] is
 -- 0 the lease it renews, and its caller as in ReleaseBatch. A request whose

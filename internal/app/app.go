@@ -92,7 +92,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			return nil, err
 		}
 	}
-	hopts := httpapi.Options{Ready: a.ready, Stream: httpapi.StreamOptions{MaxStreams: cfg.MaxStreams}}
+	hopts := httpapi.Options{Ready: a.ready, Stream: httpapi.StreamOptions{MaxStreams: cfg.MaxStreams},
+		Unobserved: bool(cfg.BenchUnobserved)}
 	if a.riverUI, err = a.newRiverUI(); err != nil {
 		conns.Close()
 		return nil, fmt.Errorf("River UI: %w", err)

@@ -72,6 +72,11 @@ type Config struct {
 	// PprofAddr serves Go's profiler on a loopback address for performance
 	// work (e.g. 127.0.0.1:6060); empty, nothing listens.
 	PprofAddr string `env:"PPROF_ADDR"`
+	// BenchUnobserved is for benchmarks only: on serves requests without
+	// request ids, access logs and request metrics, so that `tokenbench
+	// suite -ab` can measure what they cost (issue 12: at most 3 %).
+	// Never set it in production: errors then carry no request id.
+	BenchUnobserved Switch `env:"BENCH_UNOBSERVED" envDefault:"off"`
 	Auth
 }
 

@@ -38,6 +38,9 @@ type Options struct {
 	// RiverUI serves River's web UI under /admin/river; without it the
 	// routes are not registered.
 	RiverUI http.Handler
+	// Unobserved drops the request ids, access logs and request metrics:
+	// for benchmarks only (BENCH_UNOBSERVED), to measure what they cost.
+	Unobserved bool
 }
 
 type handlers struct {
@@ -62,7 +65,11 @@ func NewHandler(svc *tokens.Service, opts Options) http.Handler {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
-	r.Use(requestLog, observe, recovery, h.authenticate)
+	if opts.Unobserved {
+		r.Use(recovery, h.authenticate)
+	} else {
+		r.Use(requestLog, observe, recovery, h.authenticate)
+	}
 	r.NoRoute(func(c *gin.Context) { writeError(c, errRouteNotFound) })
 	r.NoMethod(h.methodNotAllowed)
 

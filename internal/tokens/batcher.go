@@ -4,16 +4,15 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
-
-	"github.com/tokenlease/tokenlease/internal/metrics"
 )
 
-// batcher coalesces concurrent requests of one kind into single statements
-// ("smart batching"). While one statement is in flight, new requests queue;
-// when it returns, everything queued (up to max) goes out as the next
-// statement. An idle batcher sends a lone request at once, so batching adds
-// no latency at low load, and the batch size follows the load by itself.
+// batcher coalesces concurrent requests of one kind into rounds ("smart
+// batching"). While one round is in flight, new requests queue; when it
+// returns, everything queued (up to max per group) goes out as the next
+// round. An idle batcher sends a lone request at once, so batching adds no
+// latency at low load, and the batch size follows the load by itself.
 //
 // No goroutine of its own runs the batches: the request that finds the
 // batcher idle leads (runs the statement for its batch); when a statement
@@ -21,14 +20,17 @@ import (
 // it, which runs that one, and so on. A request's caller therefore waits at
 // most for the batch in flight plus its own.
 type batcher[Req, Res any] struct {
-	kind string // the metrics' batch kind
-	max  int
+	max int
 	// run executes one batch: it must set res or err of every call.
 	run func(calls []*batchCall[Req, Res])
 	// key, when set, names the row a request touches: two requests with the
 	// same key never share a batch (the later one waits for the next), so
 	// that they apply one after the other, as without batching.
 	key func(Req) string
+	// group, when set, names the group (the pool) of a request: a round
+	// takes up to max requests of each group, so that a busy group never
+	// crowds a quiet one out of a round.
+	group func(Req) int32
 
 	mu    sync.Mutex
 	busy  bool
@@ -44,10 +46,15 @@ type batchCall[Req, Res any] struct {
 	err  error
 	done chan struct{}          // signalled once: res/err are set, or lead is
 	lead []*batchCall[Req, Res] // set when this call is to run the next batch
+	// again, set by run, puts the call into the next round instead of
+	// answering it (a claim that found no token tries once more, with a
+	// fresh snapshot, without holding up the round's other answers).
+	again bool
+	tries int // rounds the call has been in
 }
 
-func newBatcher[Req, Res any](kind string, max int, key func(Req) string, run func([]*batchCall[Req, Res])) *batcher[Req, Res] {
-	return &batcher[Req, Res]{kind: kind, max: max, key: key, run: run}
+func newBatcher[Req, Res any](max int, key func(Req) string, group func(Req) int32, run func([]*batchCall[Req, Res])) *batcher[Req, Res] {
+	return &batcher[Req, Res]{max: max, key: key, group: group, run: run}
 }
 
 // do runs req in the next batch and returns its own result.
@@ -69,21 +76,28 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 		b.mu.Lock()
 		batch := b.take(c)
 		b.mu.Unlock()
-		b.lead(c, batch)
-		return c.res, c.err
+		if !b.lead(c, batch) {
+			return c.res, c.err
+		}
+	} else {
+		b.queue = append(b.queue, c)
+		b.mu.Unlock()
 	}
-	b.queue = append(b.queue, c)
-	b.mu.Unlock()
 	// Always wait for the answer, even when ctx ends: the call may already be
-	// part of a statement in flight, or be the one to lead the next batch.
-	// Calls whose context has ended before their batch starts are answered
+	// part of a round in flight, or be the one to lead the next round.
+	// Calls whose context has ended before their round starts are answered
 	// with the context's error and not sent (see runnable).
-	<-c.done
-	if next := c.lead; next != nil {
+	for {
+		<-c.done
+		next := c.lead
+		if next == nil {
+			return c.res, c.err
+		}
 		c.lead = nil
-		b.lead(c, next)
+		if !b.lead(c, next) {
+			return c.res, c.err
+		}
 	}
-	return c.res, c.err
 }
 
 // release returns a finished call to b.calls for reuse. No other goroutine touches it
@@ -91,16 +105,30 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 func (b *batcher[Req, Res]) release(c *batchCall[Req, Res]) {
 	var zeroReq Req
 	var zeroRes Res
-	c.ctx, c.req, c.res, c.err, c.lead = nil, zeroReq, zeroRes, nil, nil
+	c.ctx, c.req, c.res, c.err, c.lead, c.again, c.tries = nil, zeroReq, zeroRes, nil, nil, false, 0
 	b.calls.Put(c)
 }
 
 // lead runs batch (which holds self), then passes the lead on to the next
-// batch, if any requests have queued, and wakes the batch's other callers.
-func (b *batcher[Req, Res]) lead(self *batchCall[Req, Res], batch []*batchCall[Req, Res]) {
-	metrics.BatchSize(b.kind, len(batch))
+// round, if any requests have queued or go again, and wakes the round's
+// other callers. It reports whether self goes again (its caller must then
+// wait for its answer like any queued call).
+func (b *batcher[Req, Res]) lead(self *batchCall[Req, Res], batch []*batchCall[Req, Res]) (selfAgain bool) {
+	for _, c := range batch {
+		c.tries++
+	}
 	b.safeRun(batch)
 	b.mu.Lock()
+	var again []*batchCall[Req, Res]
+	for _, c := range batch {
+		if c.again {
+			c.again = false
+			again = append(again, c)
+		}
+	}
+	if len(again) > 0 {
+		b.queue = append(slices.Clone(again), b.queue...) // take clears what it takes
+	}
 	var next []*batchCall[Req, Res]
 	if len(b.queue) == 0 {
 		b.busy = false
@@ -109,16 +137,21 @@ func (b *batcher[Req, Res]) lead(self *batchCall[Req, Res], batch []*batchCall[R
 	}
 	b.mu.Unlock()
 	if len(next) > 0 {
-		// Start the next statement first: the database should not idle
-		// while this goroutine wakes the waiters.
+		// Start the next round first: the database should not idle while
+		// this goroutine wakes the waiters.
 		next[0].lead = next
 		next[0].done <- struct{}{}
 	}
 	for _, c := range batch {
-		if c != self {
+		switch {
+		case c == self:
+		case slices.Contains(again, c):
+			// still queued: answered by a later round
+		default:
 			c.done <- struct{}{} // c is its caller's again from here on
 		}
 	}
+	return slices.Contains(again, self)
 }
 
 // safeRun runs a batch; a panic becomes every call's error, so that the
@@ -128,29 +161,55 @@ func (b *batcher[Req, Res]) safeRun(batch []*batchCall[Req, Res]) {
 		if p := recover(); p != nil {
 			err := fmt.Errorf("tokens: batch failed: %v", p)
 			for _, c := range batch {
-				c.err = err
+				c.err, c.again = err, false
 			}
 		}
 	}()
 	b.run(batch)
 }
 
-// take removes the next batch from the queue, after first when given; b.mu
+// take removes the next round from the queue, after first when given; b.mu
 // is held.
 func (b *batcher[Req, Res]) take(first *batchCall[Req, Res]) []*batchCall[Req, Res] {
 	batch := make([]*batchCall[Req, Res], 0, min(len(b.queue)+1, b.max))
 	if first != nil {
 		batch = append(batch, first)
 	}
-	if b.key == nil && len(batch)+len(b.queue) <= b.max {
+	if b.key == nil && b.group == nil && len(batch)+len(b.queue) <= b.max {
 		batch = append(batch, b.queue...)
 		clear(b.queue)
 		b.queue = b.queue[:0]
 		return batch
 	}
+	// Requests per group and keys in the round so far.
+	groups := map[int32]int{}
+	keys := map[string]bool{}
+	admit := func(c *batchCall[Req, Res]) bool {
+		var g int32
+		if b.group != nil {
+			g = b.group(c.req)
+		}
+		var k string
+		if b.key != nil {
+			if k = b.key(c.req); keys[k] {
+				return false
+			}
+		}
+		if groups[g] >= b.max {
+			return false
+		}
+		groups[g]++
+		if b.key != nil {
+			keys[k] = true
+		}
+		return true
+	}
+	if first != nil {
+		admit(first)
+	}
 	rest := b.queue[:0]
 	for _, c := range b.queue {
-		if len(batch) < b.max && !b.clashes(batch, c) {
+		if admit(c) {
 			batch = append(batch, c)
 		} else {
 			rest = append(rest, c)
@@ -159,19 +218,6 @@ func (b *batcher[Req, Res]) take(first *batchCall[Req, Res]) []*batchCall[Req, R
 	clear(b.queue[len(rest):])
 	b.queue = rest
 	return batch
-}
-
-func (b *batcher[Req, Res]) clashes(batch []*batchCall[Req, Res], c *batchCall[Req, Res]) bool {
-	if b.key == nil {
-		return false
-	}
-	k := b.key(c.req)
-	for _, o := range batch {
-		if b.key(o.req) == k {
-			return true
-		}
-	}
-	return false
 }
 
 // runnable answers the calls whose context has ended with its error and

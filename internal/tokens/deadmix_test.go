@@ -121,7 +121,7 @@ func TestDeadRowsKeepClaimsAndSweepsBounded(t *testing.T) {
 // queryText returns the SQL text sqlc generated for the named query.
 func queryText(t *testing.T, name string) string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "..", "db", "*.sql.go"))
+	files, err := filepath.Glob(filepath.Join("..", "..", "db", "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}

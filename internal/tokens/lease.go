@@ -76,7 +76,7 @@ func (s *Service) Assign(ctx context.Context, req AssignRequest) (Lease, error) 
 		cr.ttl = ref.leaseTTL
 	}
 	if s.batching {
-		return s.batchersOf(ref.id).assigns.do(ctx, cr)
+		return s.batchers.assigns.do(ctx, cr)
 	}
 	return s.claimOne(ctx, cr)
 }
@@ -92,30 +92,41 @@ const claimAttempts = 2
 
 // claimOne assigns one token.
 func (s *Service) claimOne(ctx context.Context, req claimReq) (Lease, error) {
-	var holder *string
-	if req.holder != "" {
-		holder = &req.holder
-	}
-	var row db.ClaimRandomFreeRow
-	err := pgx.ErrNoRows
-	for attempt := 0; attempt < claimAttempts && errors.Is(err, pgx.ErrNoRows); attempt++ {
-		row, err = s.q.ClaimRandomFree(ctx, db.ClaimRandomFreeParams{
-			PoolID:     req.ref.id,
-			Probe:      rand.Float64(),
-			LeaseTtlMs: millis(req.ttl),
-			Holder:     holder,
-			Actor:      actorArg(req.caller),
-			Pod:        s.settings.Pod,
-			Slot:       randomSlot(),
-		})
+	l, err := s.claimOnce(ctx, req)
+	for attempt := 1; attempt < claimAttempts && errors.Is(err, pgx.ErrNoRows); attempt++ {
+		l, err = s.claimOnce(ctx, req)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Lease{}, ErrNoFreeToken
 	}
+	if err == nil {
+		s.changed()
+	}
+	return l, err
+}
+
+// claimOnce runs one ClaimRandomFree: pgx.ErrNoRows when it found no token,
+// a storage error when it failed.
+func (s *Service) claimOnce(ctx context.Context, req claimReq) (Lease, error) {
+	var holder *string
+	if req.holder != "" {
+		holder = &req.holder
+	}
+	row, err := s.q.ClaimRandomFree(ctx, db.ClaimRandomFreeParams{
+		PoolID:     req.ref.id,
+		Probe:      rand.Float64(),
+		LeaseTtlMs: millis(req.ttl),
+		Holder:     holder,
+		Actor:      actorArg(req.caller),
+		Pod:        s.settings.Pod,
+		Slot:       randomSlot(),
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Lease{}, err
+	}
 	if err != nil {
 		return Lease{}, storageError("assign", err)
 	}
-	s.changed()
 	l := Lease{Token: row.Value, LeaseID: row.LeaseID, LeaseExpiresAt: row.LeaseExpiresAt, AliveUntil: row.AliveUntil}
 	if row.Holder != nil {
 		l.Holder = *row.Holder
@@ -162,7 +173,7 @@ func (s *Service) Unblock(ctx context.Context, pool, token string, leaseID *int6
 		return err
 	}
 	if s.batching {
-		_, err := s.batchersOf(r.ref.id).unblocks.do(ctx, r)
+		_, err := s.batchers.unblocks.do(ctx, r)
 		return err
 	}
 	return s.unblockOne(ctx, r)
@@ -219,7 +230,7 @@ func (s *Service) KeepAlive(ctx context.Context, pool, token string, leaseID *in
 		return TokenState{}, err
 	}
 	if s.batching {
-		return s.batchersOf(r.ref.id).keepAlives.do(ctx, r)
+		return s.batchers.keepAlives.do(ctx, r)
 	}
 	return s.keepAliveOne(ctx, r)
 }

@@ -3,7 +3,6 @@ package tokens
 import (
 	"errors"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,11 +39,11 @@ type Service struct {
 	settings Settings
 	notifier ChangeNotifier
 	pools    poolCache
-	// With batching on: each pool's batchers (pool id -> *poolBatchers),
-	// and the queries (on their own connections) of the batched statements.
+	// With batching on: the pod's batchers, and the queries (on their own
+	// connections) of the batched statements.
 	batching   bool
 	batchMax   int
-	batchers   sync.Map
+	batchers   podBatchers
 	batchConns *pgxpool.Pool
 	batchQ     *db.Queries
 }

@@ -25,6 +25,9 @@ import (
 type poolsBench struct {
 	s      *suite
 	rounds int
+	// compare is another tokend build whose spread ratio is measured in
+	// the same rounds (a before/after of a change).
+	compare string
 }
 
 type poolsRatio struct {
@@ -42,7 +45,7 @@ func cmdPools(c suiteConfig) error {
 	if err := s.findPostmaster(); err != nil {
 		return err
 	}
-	b := &poolsBench{s: s, rounds: max(c.Rounds, 1)}
+	b := &poolsBench{s: s, rounds: max(c.Rounds, 1), compare: c.PoolsCompare}
 	spread, err := b.spread()
 	if err != nil {
 		return err
@@ -52,51 +55,70 @@ func cmdPools(c suiteConfig) error {
 		return err
 	}
 	logf("\n| scenario | measured | cycles/s | against | cycles/s | ratio | target |\n|---|---|---|---|---|---|---|")
-	for _, r := range []poolsRatio{spread, neighbour} {
+	for _, r := range append(spread, neighbour) {
 		logf("| %s | %s | %.0f | %s | %.0f | %.2f | >= 0.9 (%s) |", r.name, r.a, median(r.aCPS), r.b, median(r.bCPS), r.ratio(), yesNo(r.ratio() >= 0.9))
 	}
 	return nil
 }
 
-// database creates a fresh bench database, migrated, with one pod on it.
+// database creates a fresh bench database, migrated, with one pod of the
+// suite's tokend on it.
 func (b *poolsBench) database(name string) (string, *process, error) {
-	s := b.s
-	admin, err := pgx.Connect(s.ctx, s.cfg.AdminURL)
+	dbURL, err := b.createDatabase(name)
 	if err != nil {
 		return "", nil, err
 	}
+	p, err := b.startPod(dbURL, name, b.s.cfg.Tokend, nil)
+	return dbURL, p, err
+}
+
+// createDatabase drops and creates the bench database name and migrates it.
+func (b *poolsBench) createDatabase(name string) (string, error) {
+	s := b.s
+	admin, err := pgx.Connect(s.ctx, s.cfg.AdminURL)
+	if err != nil {
+		return "", err
+	}
 	defer admin.Close(s.ctx)
 	if _, err := admin.Exec(s.ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-		return "", nil, err
+		return "", err
 	}
 	if _, err := admin.Exec(s.ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return "", nil, err
+		return "", err
 	}
 	dbURL := s.dbURL(name)
 	migrate := exec.Command(s.cfg.Tokend, "migrate")
 	migrate.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "LOG_LEVEL=warn")
 	if out, err := migrate.CombinedOutput(); err != nil {
-		return "", nil, fmt.Errorf("tokend migrate: %v\n%s", err, out)
+		return "", fmt.Errorf("tokend migrate: %v\n%s", err, out)
 	}
+	return dbURL, nil
+}
+
+// startPod starts the tokend binary on dbURL with the suite's pod
+// environment plus env, and waits until it is ready.
+func (b *poolsBench) startPod(dbURL, name, binary string, env []string) (*process, error) {
+	s := b.s
 	s.nextPort++
 	addr := fmt.Sprintf("127.0.0.1:%d", s.cfg.PortBase+s.nextPort)
-	env := append([]string{"DATABASE_URL=" + dbURL, "HTTP_ADDR=" + addr, "KEEPALIVE_TTL=24h", "LOG_LEVEL=warn", "POD_NAME=bench-" + name}, s.cfg.PodEnv...)
-	p, err := startProcess(name, []string{s.cfg.Tokend}, env, s.cfg.LogDir)
+	env = append(append([]string{"DATABASE_URL=" + dbURL, "HTTP_ADDR=" + addr, "KEEPALIVE_TTL=24h", "LOG_LEVEL=warn", "POD_NAME=bench-" + name}, s.cfg.PodEnv...), env...)
+	p, err := startProcess(name, []string{binary}, env, s.cfg.LogDir)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	p.url = "http://" + addr
 	if err := waitReady(p.url+"/readyz", 30*time.Second); err != nil {
 		p.stop()
-		return "", nil, fmt.Errorf("%s: %w (log: %s)", name, err, p.logPath)
+		return nil, fmt.Errorf("%s: %w (log: %s)", name, err, p.logPath)
 	}
-	return dbURL, p, nil
+	return p, nil
 }
 
 // fillPool creates pool and puts n live, free tokens into it with one SQL
 // statement (keeping its counters in step).
 func (b *poolsBench) fillPool(dbURL, podURL, pool string, n int) error {
 	req, _ := http.NewRequest("PUT", podURL+"/pools/"+pool, strings.NewReader(`{"keepalive_ttl":"24h"}`))
+	req.Header.Set("Authorization", benchAuthorization)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
@@ -152,47 +174,75 @@ func (b *poolsBench) measure(url string, pfx []string) (float64, error) {
 	return res.CyclesPerSec, nil
 }
 
-func (b *poolsBench) spread() (poolsRatio, error) {
-	r := poolsRatio{name: "spread", a: "16 clients over 8 pools of 10k", b: "16 clients on 1 pool of 80k"}
-	logf("== pools: spread (8 x 10k vs 1 x 80k)")
-	dbURL, pod, err := b.database("tokenlease_bench_pools_spread")
-	if err != nil {
-		return r, err
+// spread measures 16 clients over 8 pools against 16 on one pool; with a
+// build to compare (-pools-compare), that build's pod runs on the same
+// database and every round measures both builds, in rotating order.
+func (b *poolsBench) spread() ([]poolsRatio, error) {
+	builds := []struct{ label, binary string }{{"", b.s.cfg.Tokend}}
+	if b.compare != "" {
+		builds[0].label = " (this build)"
+		builds = append(builds, struct{ label, binary string }{" (" + b.compare + ")", b.compare})
 	}
-	defer pod.stop()
+	rs := make([]poolsRatio, len(builds))
+	for i, bd := range builds {
+		rs[i] = poolsRatio{name: "spread" + bd.label, a: "16 clients over 8 pools of 10k", b: "16 clients on 1 pool of 80k"}
+	}
+	logf("== pools: spread (8 x 10k vs 1 x 80k)")
+	dbURL, err := b.createDatabase("tokenlease_bench_pools_spread")
+	if err != nil {
+		return nil, err
+	}
+	pods := make([]*process, len(builds))
+	for i, bd := range builds {
+		p, err := b.startPod(dbURL, fmt.Sprintf("tokenlease_bench_pools_spread-%d", i), bd.binary, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer p.stop()
+		pods[i] = p
+	}
 	many := []string{"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"}
 	for _, p := range many {
-		if err := b.fillPool(dbURL, pod.url, p, 10000); err != nil {
-			return r, err
+		if err := b.fillPool(dbURL, pods[0].url, p, 10000); err != nil {
+			return nil, err
 		}
 	}
-	if err := b.fillPool(dbURL, pod.url, "one", 80000); err != nil {
-		return r, err
+	if err := b.fillPool(dbURL, pods[0].url, "one", 80000); err != nil {
+		return nil, err
 	}
 	if err := b.vacuum(dbURL); err != nil {
-		return r, err
+		return nil, err
+	}
+	type run struct {
+		build  int
+		spread bool
+	}
+	var order []run
+	for i := range builds {
+		order = append(order, run{i, true}, run{i, false})
 	}
 	for round := 0; round < b.rounds; round++ {
-		for _, first := range []bool{round%2 == 0, round%2 != 0} {
-			var pfx []string
-			if first {
+		for k := range order {
+			rn := order[(k+round)%len(order)]
+			pfx := prefixes("one")
+			if rn.spread {
 				pfx = prefixes(many...)
-			} else {
-				pfx = prefixes("one")
 			}
-			cps, err := b.measure(pod.url, pfx)
+			cps, err := b.measure(pods[rn.build].url, pfx)
 			if err != nil {
-				return r, err
+				return nil, err
 			}
-			if first {
-				r.aCPS = append(r.aCPS, cps)
+			r := &rs[rn.build]
+			what := r.b
+			if rn.spread {
+				r.aCPS, what = append(r.aCPS, cps), r.a
 			} else {
 				r.bCPS = append(r.bCPS, cps)
 			}
-			logf("   r%d %-32s %7.0f cycles/s", round+1, map[bool]string{true: r.a, false: r.b}[first], cps)
+			logf("   r%d %-32s%s %7.0f cycles/s", round+1, what, builds[rn.build].label, cps)
 		}
 	}
-	return r, nil
+	return rs, nil
 }
 
 func (b *poolsBench) neighbour() (poolsRatio, error) {

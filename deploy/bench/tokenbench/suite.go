@@ -52,6 +52,9 @@ type suiteConfig struct {
 	OnlyScenarios  bool
 	ScenarioNames  []string
 	ScenarioRepeat int
+	// PoolsCompare is another tokend build for the pools scenario's spread
+	// A/B (-pools-compare).
+	PoolsCompare string
 }
 
 // Variants measured side by side.
@@ -130,6 +133,8 @@ func cmdSuite(args []string) error {
 	podEnv := fs.String("pod-env", "", "extra environment for every pod, comma-separated KEY=VALUE")
 	churn := fs.Bool("churn", false, "run only the churn scenario (make bench-churn) instead of the suite")
 	poolsOnly := fs.Bool("pools-scenario", false, "run only the pools scenarios (make bench-pools) instead of the suite")
+	ab := fs.String("ab", "", "run only a settings A/B: pods with these environments against the base, NAME:KEY=VALUE[,KEY=VALUE];NAME:...")
+	fs.StringVar(&c.PoolsCompare, "pools-compare", "", "pools scenario: another tokend build whose spread ratio is measured in the same rounds")
 	var cc churnConfig
 	churnPool := intList{100000}
 	fs.Var(&churnPool, "churn-pool", "churn: pool size")
@@ -151,6 +156,13 @@ func cmdSuite(args []string) error {
 	}
 	if *podEnv != "" {
 		c.PodEnv = strings.Split(*podEnv, ",")
+	}
+	if *ab != "" {
+		vs, err := parseABVariants(*ab)
+		if err != nil {
+			return err
+		}
+		return cmdAB(c, vs)
 	}
 	if *poolsOnly {
 		return cmdPools(c)
@@ -725,7 +737,10 @@ func startProcess(name string, argv []string, env []string, logDir string) (*pro
 		return nil, err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(append(os.Environ(), "BOOTSTRAP_ADMIN_KEY="+benchKey), env...)
+	// Every pod serves its metrics, as in production, on a port of its own
+	// (the default :9464 would clash between the suite's pods); env may
+	// override it (METRICS_ADDR= turns the listener off).
+	cmd.Env = append(append(os.Environ(), "BOOTSTRAP_ADMIN_KEY="+benchKey, "METRICS_ADDR=127.0.0.1:0"), env...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
