@@ -14,7 +14,6 @@ import (
 
 	"github.com/tokenlease/tokenlease/internal/auth"
 	"github.com/tokenlease/tokenlease/internal/config"
-	"github.com/tokenlease/tokenlease/internal/duration"
 	"github.com/tokenlease/tokenlease/internal/migrate"
 )
 
@@ -80,7 +79,7 @@ func keysCreate(ctx context.Context, s *auth.Store, args []string, out io.Writer
 		k.Pools = strings.Split(*pools, ",")
 	}
 	if *expiresIn != "" {
-		d, err := duration.Parse(*expiresIn)
+		d, err := config.ParseDuration(*expiresIn)
 		if err != nil {
 			return fmt.Errorf("-expires-in: %w", err)
 		}

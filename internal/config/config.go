@@ -1,9 +1,9 @@
 // Package config owns the service's configuration as plain values: every
 // setting is read from an environment variable, has a default that works on
 // a developer machine, and is validated at start-up with a message that names
-// the variable. It imports no package of the service but the leaf
-// internal/duration; turning the values into each package's settings is
-// wiring, done in internal/app.
+// the variable. It imports no package of the service; the API reads its
+// durations (ttl, wait) with the same ParseDuration. Turning the values into
+// each package's settings is wiring, done in internal/app.
 package config
 
 import (
@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
-
-	"github.com/tokenlease/tokenlease/internal/duration"
 )
 
 // Duration accepts Go syntax ("90s", "250ms") or a bare number of seconds.
@@ -25,7 +23,7 @@ type Duration time.Duration
 
 // UnmarshalText implements encoding.TextUnmarshaler for the env parser.
 func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := duration.Parse(string(b))
+	v, err := ParseDuration(string(b))
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tokenlease/tokenlease/internal/auth"
-	"github.com/tokenlease/tokenlease/internal/duration"
+	"github.com/tokenlease/tokenlease/internal/config"
 )
 
 // Key admin over HTTP (DESIGN section 8); the authorisation table keeps it
@@ -96,13 +96,13 @@ func (h *handlers) createKey(c *gin.Context) {
 func parseDurationJSON(b json.RawMessage) (time.Duration, error) {
 	var s string
 	if json.Unmarshal(b, &s) == nil {
-		return duration.Parse(s)
+		return config.ParseDuration(s)
 	}
 	var secs float64
 	if err := json.Unmarshal(b, &secs); err != nil {
 		return 0, err
 	}
-	return duration.FromSeconds(secs)
+	return config.DurationFromSeconds(secs)
 }
 
 func (h *handlers) listKeys(c *gin.Context) {

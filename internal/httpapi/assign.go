@@ -5,7 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/tokenlease/tokenlease/internal/duration"
+	"github.com/tokenlease/tokenlease/internal/config"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -36,7 +36,7 @@ func parseAssign(c *gin.Context) (tokens.AssignRequest, time.Duration, error) {
 		req.Holder = h
 	}
 	if s, ok := c.GetQuery("ttl"); ok {
-		d, err := duration.Parse(s)
+		d, err := config.ParseDuration(s)
 		if err != nil {
 			return req, 0, badRequest("ttl: %v", err)
 		}
@@ -47,7 +47,7 @@ func parseAssign(c *gin.Context) (tokens.AssignRequest, time.Duration, error) {
 	}
 	var wait time.Duration
 	if s, ok := c.GetQuery("wait"); ok {
-		d, err := duration.Parse(s)
+		d, err := config.ParseDuration(s)
 		if err != nil {
 			return req, 0, badRequest("wait: %v", err)
 		}

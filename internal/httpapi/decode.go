@@ -14,7 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/tokenlease/tokenlease/internal/duration"
+	"github.com/tokenlease/tokenlease/internal/config"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -178,14 +178,14 @@ func (f *durationField) UnmarshalJSON(b []byte) error {
 	case len(b) > 0 && b[0] == '"':
 		var s string
 		if err = json.Unmarshal(b, &s); err == nil {
-			f.d, err = duration.Parse(s)
+			f.d, err = config.ParseDuration(s)
 		}
 	case string(b) == "null":
 		return nil
 	default:
 		var secs float64
 		if err = json.Unmarshal(b, &secs); err == nil {
-			f.d, err = duration.FromSeconds(secs)
+			f.d, err = config.DurationFromSeconds(secs)
 		}
 	}
 	if err != nil {

@@ -1,8 +1,8 @@
-// Package duration reads durations as the contract writes them (DESIGN.md
-// section 3): Go syntax or a bare number of seconds. It is a leaf: the
-// configuration (environment variables) and the API (ttl, wait) both use it,
-// and it imports nothing of the service.
-package duration
+package config
+
+// Durations are read as the contract writes them (DESIGN.md section 3): Go
+// syntax or a bare number of seconds. The environment variables and the
+// API's ttl and wait share this reading.
 
 import (
 	"fmt"
@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// Parse reads a duration as the API and the configuration accept it:
+// ParseDuration reads a duration as the API and the configuration accept it:
 // Go syntax ("90s", "250ms", "2m") or a bare number of seconds ("60", "1.5").
-func Parse(s string) (time.Duration, error) {
+func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, fmt.Errorf("empty duration")
@@ -35,7 +35,7 @@ func secondsToDuration(secs float64, orig string) (time.Duration, error) {
 	return time.Duration(secs * float64(time.Second)), nil
 }
 
-// FromSeconds converts a JSON number of seconds.
-func FromSeconds(secs float64) (time.Duration, error) {
+// DurationFromSeconds converts a JSON number of seconds.
+func DurationFromSeconds(secs float64) (time.Duration, error) {
 	return secondsToDuration(secs, strconv.FormatFloat(secs, 'g', -1, 64))
 }

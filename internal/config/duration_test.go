@@ -1,13 +1,13 @@
-package duration_test
+package config_test
 
 import (
 	"testing"
 	"time"
 
-	"github.com/tokenlease/tokenlease/internal/duration"
+	"github.com/tokenlease/tokenlease/internal/config"
 )
 
-func TestParse(t *testing.T) {
+func TestParseDuration(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		in   string
@@ -24,26 +24,26 @@ func TestParse(t *testing.T) {
 		{"-2", -2 * time.Second}, // parses; ranges are checked where used
 		{" 5s ", 5 * time.Second},
 	} {
-		got, err := duration.Parse(tc.in)
+		got, err := config.ParseDuration(tc.in)
 		if err != nil || got != tc.want {
-			t.Errorf("Parse(%q) = %s, %v; want %s", tc.in, got, err, tc.want)
+			t.Errorf("ParseDuration(%q) = %s, %v; want %s", tc.in, got, err, tc.want)
 		}
 	}
 	for _, in := range []string{"", "  ", "soon", "5 s", "5x", "s", "NaN", "Inf", "-Inf", "1e30", "9223372037", "1,5"} {
-		if got, err := duration.Parse(in); err == nil {
-			t.Errorf("Parse(%q) = %s, want an error", in, got)
+		if got, err := config.ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) = %s, want an error", in, got)
 		}
 	}
 }
 
 func TestFromSeconds(t *testing.T) {
 	t.Parallel()
-	if got, err := duration.FromSeconds(2.5); err != nil || got != 2500*time.Millisecond {
-		t.Fatalf("FromSeconds(2.5) = %s, %v", got, err)
+	if got, err := config.DurationFromSeconds(2.5); err != nil || got != 2500*time.Millisecond {
+		t.Fatalf("DurationFromSeconds(2.5) = %s, %v", got, err)
 	}
 	for _, secs := range []float64{1e300, -1e300} {
-		if _, err := duration.FromSeconds(secs); err == nil {
-			t.Errorf("FromSeconds(%g) accepted", secs)
+		if _, err := config.DurationFromSeconds(secs); err == nil {
+			t.Errorf("DurationFromSeconds(%g) accepted", secs)
 		}
 	}
 }
