@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/tokenlease/tokenlease/internal/apptest"
@@ -87,25 +86,11 @@ func TestEveryAnswerNamesItsRequest(t *testing.T) {
 	}
 }
 
-// syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// lines returns the JSON log lines with msg "request".
-func (s *syncBuffer) requests(t *testing.T) []map[string]any {
+// requestLines returns the JSON log lines of buf with msg "request".
+func requestLines(t *testing.T, buf *apptest.Buffer) []map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for line := range strings.SplitSeq(strings.TrimSpace(s.b.String()), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(buf.String()), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line is not JSON: %s", line)
@@ -117,8 +102,8 @@ func (s *syncBuffer) requests(t *testing.T) []map[string]any {
 	return out
 }
 
-func captureLogs(t *testing.T, level slog.Level) *syncBuffer {
-	buf := &syncBuffer{}
+func captureLogs(t *testing.T, level slog.Level) *apptest.Buffer {
+	buf := &apptest.Buffer{}
 	prev := slog.Default()
 	slog.SetDefault(logging.New(buf, logging.FormatJSON, level))
 	t.Cleanup(func() { slog.SetDefault(prev) })
@@ -138,7 +123,7 @@ func TestAccessLogs(t *testing.T) {
 	for range 200 {
 		getWithID(t, pod, "/healthz", "")
 	}
-	if n := len(logs.requests(t)); n != 2 {
+	if n := len(requestLines(t, logs)); n != 2 {
 		t.Errorf("200 quick requests logged %d times at info, want 2 (one in 100)", n)
 	}
 	r, err := pod.SendRaw("POST", "/tokens/assign?wait=1100ms", nil) // none free: waits, then 404
@@ -146,7 +131,7 @@ func TestAccessLogs(t *testing.T) {
 		t.Fatalf("assign?wait=1100ms: %v %d", err, r.Status)
 	}
 	found := false
-	for _, l := range logs.requests(t) {
+	for _, l := range requestLines(t, logs) {
 		if l["route"] == "/tokens/assign" {
 			found = true
 			if l["request_id"] != r.Header.Get("X-Request-ID") || l["status"] != float64(404) || l["level"] != "INFO" {
@@ -161,7 +146,7 @@ func TestAccessLogs(t *testing.T) {
 	logs = captureLogs(t, slog.LevelDebug)
 	getWithID(t, pod, "/tokens/secret-token-value", "debug-1")
 	getWithID(t, pod, "/healthz", "debug-2")
-	lines := logs.requests(t)
+	lines := requestLines(t, logs)
 	if len(lines) != 2 || lines[0]["request_id"] != "debug-1" || lines[1]["request_id"] != "debug-2" ||
 		lines[0]["route"] != "/tokens/:token" || lines[0]["method"] != "GET" {
 		t.Errorf("debug access log: %v", lines)
