@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tokenlease/tokenlease/internal/testdb"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -22,17 +21,9 @@ import (
 func TestLeaseIsNeverDeadOnArrival(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := testdb.NewURL(t)
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
 	ttl := 200 * time.Millisecond
-	svc := tokens.NewService(pool, tokens.Settings{
-		LeaseTTL: ttl, MaxLeaseTTL: time.Hour, KeepaliveTTL: time.Hour, MaxTokens: 1000, Pod: "test",
-	}, nil)
-	t.Cleanup(svc.Close)
+	b := tokens.Setup(t, func(s *tokens.Settings) { s.LeaseTTL, s.Batching = ttl, false })
+	pool, svc, url := b.Conns, b.Svc, b.Conns.Config().ConnString()
 	if _, err := svc.Generate(ctx, "", 3); err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tokenlease/tokenlease/internal/testdb"
 	"github.com/tokenlease/tokenlease/internal/tokens"
 )
 
@@ -27,7 +24,8 @@ import (
 func TestDeadRowsKeepClaimsAndSweepsBounded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := testdb.NewURL(t)
+	b := tokens.Setup(t, func(s *tokens.Settings) { s.Batching = false })
+	url := b.Conns.Config().ConnString()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -93,15 +91,7 @@ func TestDeadRowsKeepClaimsAndSweepsBounded(t *testing.T) {
 
 	// Once the sweeps have removed the dead rows, a claim takes a lapsed
 	// lease again.
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	svc := tokens.NewService(pool, tokens.Settings{
-		LeaseTTL: time.Minute, MaxLeaseTTL: time.Hour, KeepaliveTTL: time.Hour, MaxTokens: 1 << 40, Pod: "test",
-	}, nil)
-	t.Cleanup(svc.Close)
+	svc := b.Svc
 	for {
 		swept, err := svc.SweepDeadTokens(ctx, 5000)
 		if err != nil {
