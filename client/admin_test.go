@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -200,22 +199,7 @@ func TestEventsOfSeveralPoolsAgainstAPod(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var mu sync.Mutex
-	var got []client.Event
-	received := func() []client.Event { mu.Lock(); defer mu.Unlock(); return slices.Clone(got) }
-	done := make(chan error, 1)
-	go func() {
-		for ev, err := range c.Events(ctx, client.EventsFilter{Pools: []string{"a", "b"}, Kinds: []string{"imported"}}) {
-			if err != nil {
-				done <- err
-				return
-			}
-			mu.Lock()
-			got = append(got, ev)
-			mu.Unlock()
-		}
-		done <- nil
-	}()
+	received, done := collect(ctx, c, client.EventsFilter{Pools: []string{"a", "b"}, Kinds: []string{"imported"}})
 	// The stream starts "now": import into a until an event shows it open.
 	probes := 0
 	apptest.Eventually(t, 20*time.Second, "the stream to open", func() bool {

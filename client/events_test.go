@@ -24,22 +24,7 @@ func TestEventsResumeAcrossCut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	var mu sync.Mutex
-	var got []client.Event
-	received := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
-	done := make(chan error, 1)
-	go func() {
-		for ev, err := range c.Events(ctx, client.EventsFilter{Kinds: []string{"generated"}}) {
-			if err != nil {
-				done <- err
-				return
-			}
-			mu.Lock()
-			got = append(got, ev)
-			mu.Unlock()
-		}
-		done <- nil
-	}()
+	received, done := collect(ctx, c, client.EventsFilter{Kinds: []string{"generated"}})
 
 	var want []string
 	generate := func(n int) {
@@ -52,29 +37,27 @@ func TestEventsResumeAcrossCut(t *testing.T) {
 	// The stream starts "now": generate until the first event shows that it
 	// is open.
 	apptest.Eventually(t, 20*time.Second, "the stream to open", func() bool {
-		if received() > 0 {
+		if len(received()) > 0 {
 			return true
 		}
 		generate(1)
 		time.Sleep(100 * time.Millisecond)
-		return received() > 0
+		return len(received()) > 0
 	})
-	apptest.Eventually(t, 20*time.Second, "the first events", func() bool { return received() == len(want) })
+	apptest.Eventually(t, 20*time.Second, "the first events", func() bool { return len(received()) == len(want) })
 	for round := range 3 {
 		px.Cut()
 		generate(5) // while the stream is down, or reconnecting
-		apptest.Eventually(t, 20*time.Second, fmt.Sprintf("round %d's events", round), func() bool { return received() >= len(want) })
+		apptest.Eventually(t, 20*time.Second, fmt.Sprintf("round %d's events", round), func() bool { return len(received()) >= len(want) })
 	}
 	generate(3)
-	apptest.Eventually(t, 20*time.Second, "the last events", func() bool { return received() >= len(want) })
+	apptest.Eventually(t, 20*time.Second, "the last events", func() bool { return len(received()) >= len(want) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	var tokens, ids []string
-	for _, ev := range got {
+	for _, ev := range received() {
 		tokens = append(tokens, ev.Token)
 		ids = append(ids, ev.ID)
 		if ev.Kind != "generated" || ev.At.IsZero() {

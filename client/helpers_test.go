@@ -3,6 +3,8 @@ package client_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,4 +34,26 @@ func errorsIsAll(err error, targets ...error) bool {
 		}
 	}
 	return err != nil
+}
+
+// collect ranges over c.Events(ctx, filter) in the background: received
+// returns what has arrived so far, done yields the iteration's end (nil, or
+// the error it ended with).
+func collect(ctx context.Context, c *client.Client, filter client.EventsFilter) (received func() []client.Event, done <-chan error) {
+	var mu sync.Mutex
+	var got []client.Event
+	end := make(chan error, 1)
+	go func() {
+		for ev, err := range c.Events(ctx, filter) {
+			if err != nil {
+				end <- err
+				return
+			}
+			mu.Lock()
+			got = append(got, ev)
+			mu.Unlock()
+		}
+		end <- nil
+	}()
+	return func() []client.Event { mu.Lock(); defer mu.Unlock(); return slices.Clone(got) }, end
 }
