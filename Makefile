@@ -4,7 +4,7 @@ BIN       := bin
 PKGS      := ./...
 DATA_DIR  := .data/pg
 
-.PHONY: help run test build generate check-generated vet fmt-check bench bench-churn bench-pools db-up db-stop docker clean
+.PHONY: help run test build generate check-generated vet fmt-check bench bench-churn bench-pools db-up db-stop docker dashboard-preview clean
 
 ## run: build tokend and run it against PostgreSQL at DATABASE_URL (default: local, created if missing),
 ## with the local admin key of .data/admin.key (created on first run)
@@ -30,7 +30,7 @@ test:
 
 ## help: list the targets
 help:
-	@sed -n 's/^## \([a-z-]*\): /\1\t/p' $(MAKEFILE_LIST) | awk -F '\t' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@sed -n 's/^## \([a-z-]*\): /\1\t/p' $(MAKEFILE_LIST) | awk -F '\t' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 ## build: the server and tokenctl binaries in bin/
 build:
@@ -73,6 +73,10 @@ bench-churn:
 ## bench-pools: 16 clients over 8 pools vs one pool, and a 1k pool beside a 1M pool (about 3 minutes)
 bench-pools:
 	BENCH_SCENARIO=pools deploy/bench/run.sh
+
+## dashboard-preview: docs/img/dashboard.png, the Grafana dashboard drawn from a live tokend and Prometheus (about 4 minutes)
+dashboard-preview:
+	GO=$(GO) deploy/grafana/preview/run.sh
 
 clean:
 	rm -rf $(BIN)
