@@ -135,6 +135,10 @@ func writeError(c *gin.Context, err error) {
 	abortJSON(c, status, errorBody{errorDetail{Code: code, Message: msg, RequestID: logging.RequestID(ctx)}})
 }
 
+// statusClientClosed is nginx's non-standard status for a request whose
+// client went away before the answer.
+const statusClientClosed = 499
+
 func classify(err error) (status int, code, msg string) {
 	var ae *apiError
 	if errors.As(err, &ae) {
@@ -149,8 +153,14 @@ func classify(err error) (status int, code, msg string) {
 			return e.status, e.code, err.Error()
 		}
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return http.StatusServiceUnavailable, "unavailable", "the request was cancelled or timed out"
+	if errors.Is(err, context.Canceled) {
+		// The client hung up: nobody reads the answer, but the access log and
+		// tokenlease_http_requests_total must not count it as the pod's 5xx
+		// (the 503 alert would fire for impatient clients).
+		return statusClientClosed, "client_closed", "the client closed the request"
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusServiceUnavailable, "unavailable", "the request timed out"
 	}
 	return http.StatusInternalServerError, "internal", "internal error"
 }

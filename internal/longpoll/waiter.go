@@ -158,9 +158,15 @@ func (w *Waiter) AssignWait(ctx context.Context, req tokens.AssignRequest, wait 
 	queue := w.queueOf(req.Pool)
 	me, assignNow := queue.join()
 	defer queue.leave(me)
-	waiting := metrics.Waiters(cmp.Or(req.Pool, tokens.DefaultPool))
-	waiting.Inc()
-	defer waiting.Dec()
+	// The gauge counts assigns that wait: not the first attempt, which may
+	// be served at once (the alert on waiters piling up must not fire for
+	// busy but healthy wait-assign traffic).
+	waiting, counted := metrics.Waiters(cmp.Or(req.Pool, tokens.DefaultPool)), false
+	defer func() {
+		if counted {
+			waiting.Dec()
+		}
+	}()
 	if w.wake != nil {
 		w.wake() // the reader may idle behind the head while nobody waits
 	}
@@ -178,6 +184,10 @@ func (w *Waiter) AssignWait(ctx context.Context, req tokens.AssignRequest, wait 
 			}
 		}
 		assignNow = true
+		if !counted {
+			waiting.Inc()
+			counted = true
+		}
 		select {
 		case <-me.wake:
 		case <-deadline.C:
