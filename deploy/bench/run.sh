@@ -14,7 +14,7 @@
 #      and the audit-bytes run (assign -> keep-alive -> unblock) beside them,
 #      in rotating A/B rounds; prints the tables (issue 14's targets against
 #      the lean ceiling first) and writes them into docs/BENCHMARKS.md;
-#      about 12-14 minutes on an idle machine.
+#      about 13 minutes on an idle machine.
 #
 # BENCH_QUICK=1: one round, 10k and 1M pools, short windows (about 3 minutes,
 #   most of it loading the 1M pools).

@@ -483,10 +483,10 @@ func (s *suite) runRound(ps *poolSetup, clients, r int) error {
 }
 
 // variantsFor lists what is measured for a pool and a client count: all of
-// it on the first pool (the audit bytes at the first client count only), the
-// lean ceiling, the reference and the service with batching on and off on
-// the others; a quick run measures the other pools at the first client
-// count only, and without batching off.
+// it on the first pool (the audit bytes at the first client count only, 4
+// pods at the others), the lean ceiling, the reference and the service on
+// the others (batching off too on the last); a quick run measures the other
+// pools at the first client count only.
 func (s *suite) variantsFor(pool, clients int) []string {
 	vs := s.allVariantsFor(pool, clients)
 	if len(s.cfg.Variants) > 0 {
@@ -497,13 +497,18 @@ func (s *suite) variantsFor(pool, clients int) []string {
 
 func (s *suite) allVariantsFor(pool, clients int) []string {
 	first := pool == s.cfg.Pools[0]
+	last := pool == s.cfg.Pools[len(s.cfg.Pools)-1]
 	switch {
+	case first && clients == s.cfg.Clients[0] && len(s.cfg.Clients) > 1:
+		return []string{vLean, vRef, vFloor, vSvc, vNoBatch, vTwoPods, vAudit}
 	case first && clients == s.cfg.Clients[0]:
 		return []string{vLean, vRef, vFloor, vSvc, vNoBatch, vTwoPods, vFour, vAudit}
 	case first:
 		return []string{vLean, vRef, vSvc, vNoBatch, vTwoPods, vFour}
-	case !s.cfg.Quick:
+	case !s.cfg.Quick && last:
 		return []string{vLean, vRef, vSvc, vNoBatch}
+	case !s.cfg.Quick:
+		return []string{vLean, vRef, vSvc}
 	case clients == s.cfg.Clients[0]:
 		return []string{vLean, vRef, vSvc}
 	}
