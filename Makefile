@@ -62,7 +62,7 @@ db-stop:
 docker:
 	docker compose up --build
 
-## bench: the benchmark suite (deploy/bench/run.sh); BENCH_QUICK=1 for the short run
+## bench: the benchmark suite against the lean ceiling (deploy/bench/run.sh; about 13 minutes); BENCH_QUICK=1 for the short run (about 3)
 bench:
 	deploy/bench/run.sh
 

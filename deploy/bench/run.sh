@@ -7,12 +7,17 @@
 #      counted from /proc without other work mixed in; BENCH_DATABASE_URL
 #      points it at another local server instead;
 #   3. runs `tokenbench suite`: per pool size a fresh database
-#      (tokenlease_bench_10k, _100k, _1m), pods started with BATCHING on and
-#      off, the reference pgbench scripts and the bare net/http floor beside
-#      them, in rotating A/B rounds; prints the table and writes it into
-#      docs/BENCHMARKS.md.
+#      (tokenlease_bench_10k, _100k, _1m) and a lean-ceiling database with as
+#      many tokens (tokenlease_bench_lean_*, deploy/bench/lean/setup.sql),
+#      pods started with BATCHING on (1, 2 and 4 pods) and off, the lean
+#      ceiling and the reference pgbench scripts, the bare net/http floor,
+#      and the audit-bytes run (assign -> keep-alive -> unblock) beside them,
+#      in rotating A/B rounds; prints the tables (issue 14's targets against
+#      the lean ceiling first) and writes them into docs/BENCHMARKS.md;
+#      about 13 minutes on an idle machine.
 #
-# BENCH_QUICK=1: one round, 10k and 1M pools, short windows (under 2 minutes).
+# BENCH_QUICK=1: one round, 10k and 1M pools, short windows (about 3 minutes,
+#   most of it loading the 1M pools).
 # BENCH_SCENARIO=churn (make bench-churn): only the churn scenario, 5 minutes
 #   of assign/unblock/keep-alive on a 100k pool, then 90 s per table-settings
 #   variant (shipped vs PostgreSQL's defaults); about 9 minutes. It writes

@@ -3,10 +3,14 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // The reference ceiling (deploy/bench/claim_release.sql, run by pgbench) must
@@ -45,9 +49,13 @@ var (
 )
 
 func TestClaimReleaseScript(t *testing.T) {
-	want, err := claimReleaseScript("../../../queries")
+	t.Parallel()
+	want, defaulted, err := claimReleaseScriptDefaults("../../../queries")
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, d := range defaulted {
+		t.Logf("parameter not named in claimscript_test.go, given a default by its type: %s", d)
 	}
 	if *update {
 		if err := os.WriteFile(claimReleasePath, []byte(want), 0o644); err != nil {
@@ -63,58 +71,128 @@ func TestClaimReleaseScript(t *testing.T) {
 	}
 }
 
+// The statements of the reference, by sqlc name. They are looked up in
+// every queries/**/*.sql file, wherever they live.
+const (
+	claimName   = "ClaimRandomFree"
+	releaseName = "ReleaseLease"
+)
+
 func claimReleaseScript(queries string) (string, error) {
-	claim, err := statement(queries+"/claim.sql", "ClaimRandomFree", claimArgs)
+	script, _, err := claimReleaseScriptDefaults(queries)
+	return script, err
+}
+
+// claimReleaseScriptDefaults also returns the parameters the maps above did
+// not name, which got a value by their type (see defaultArg).
+func claimReleaseScriptDefaults(queries string) (string, []string, error) {
+	claim, d1, err := statement(queries, claimName, claimArgs)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	release, err := statement(queries+"/lease.sql", "ReleaseLease", releaseArgs)
+	release, d2, err := statement(queries, releaseName, releaseArgs)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	return claimReleaseHeader +
 		"\\set probe random(0, 999999999) / 1000000000.0\n\\set slot random(0, 15)\n" +
 		claim + "\n\\gset\n" +
 		"\\set slot random(0, 15)\n" +
-		release + ";\n", nil
+		release + ";\n", append(d1, d2...), nil
 }
 
-var sqlcArg = regexp.MustCompile(`sqlc\.n?arg\('(\w+)'\)`)
+var (
+	sqlcArg = regexp.MustCompile(`sqlc\.(n?arg)\('(\w+)'\)(::\s*(\w+))?`)
+	nameTag = regexp.MustCompile(`(?m)^-- name: (\w+) `)
+)
 
-// statement returns the body of the named query in file, without its
-// comments and its final semicolon, with each parameter replaced by its
-// value in args.
-func statement(file, name string, args map[string]string) (string, error) {
-	b, err := os.ReadFile(file)
+// statement returns the body of the named query, found in any .sql file
+// under queries, without its leading comment and its final semicolon, with
+// each parameter replaced by its value in args, or else by a default for its
+// kind and type (reported in defaulted).
+func statement(queries, name string, args map[string]string) (body string, defaulted []string, err error) {
+	files, err := sqlFiles(queries)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	_, rest, ok := strings.Cut(string(b), "-- name: "+name+" ")
-	if !ok {
-		return "", fmt.Errorf("%s: no query %s", file, name)
-	}
-	var body []string
-	for _, line := range strings.Split(rest, "\n")[1:] {
-		if len(body) == 0 && strings.HasPrefix(line, "--") {
-			continue // the query's comment
+	var text, file string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", nil, err
 		}
-		if strings.HasSuffix(line, ";") {
-			body = append(body, strings.TrimSuffix(line, ";"))
-			break
+		for _, m := range nameTag.FindAllStringSubmatchIndex(string(b), -1) {
+			if string(b[m[2]:m[3]]) != name {
+				continue
+			}
+			if file != "" {
+				return "", nil, fmt.Errorf("query %s is named in %s and in %s", name, file, f)
+			}
+			rest := string(b[m[1]:])
+			_, rest, _ = strings.Cut(rest, "\n") // the rest of the name line (:one, :many...)
+			if next := nameTag.FindStringIndex(rest); next != nil {
+				rest = rest[:next[0]]
+			}
+			text, file = rest, f
 		}
-		body = append(body, line)
 	}
-	var missing []string
-	out := sqlcArg.ReplaceAllStringFunc(strings.Join(body, "\n"), func(m string) string {
-		arg := sqlcArg.FindStringSubmatch(m)[1]
+	if file == "" {
+		return "", nil, fmt.Errorf("no query %s in %s", name, queries)
+	}
+	lines := strings.Split(text, "\n")
+	for len(lines) > 0 && (strings.HasPrefix(strings.TrimSpace(lines[0]), "--") || strings.TrimSpace(lines[0]) == "") {
+		lines = lines[1:] // the query's comment
+	}
+	for len(lines) > 0 && (strings.HasPrefix(strings.TrimSpace(lines[len(lines)-1]), "--") || strings.TrimSpace(lines[len(lines)-1]) == "") {
+		lines = lines[:len(lines)-1] // comments before the next query
+	}
+	body = strings.TrimSuffix(strings.TrimRightFunc(strings.Join(lines, "\n"), unicode.IsSpace), ";")
+	seen := map[string]bool{}
+	body = sqlcArg.ReplaceAllStringFunc(body, func(m string) string {
+		sm := sqlcArg.FindStringSubmatch(m)
+		kind, arg, cast, typ := sm[1], sm[2], sm[3], sm[4]
 		v, ok := args[arg]
 		if !ok {
-			missing = append(missing, arg)
+			v = defaultArg(kind, typ)
+			if !seen[arg] {
+				seen[arg] = true
+				defaulted = append(defaulted, fmt.Sprintf("%s.%s = %s", name, arg, v))
+			}
 		}
-		return v
+		return v + cast
 	})
-	if len(missing) > 0 {
-		return "", fmt.Errorf("%s %s: no pgbench value for parameter(s) %v: add them in claimscript_test.go", file, name, missing)
+	return body, defaulted, nil
+}
+
+// defaultArg is the pgbench value of a parameter the maps do not name: NULL
+// for a nullable one (sqlc.narg), else a neutral value of its type. The
+// script run test (TestClaimReleaseScriptRuns) checks that cycles still
+// happen with it.
+func defaultArg(kind, typ string) string {
+	if kind == "narg" {
+		return "NULL"
 	}
-	return out, nil
+	switch strings.ToLower(typ) {
+	case "bool", "boolean":
+		return "false"
+	case "text", "varchar":
+		return "'pgbench'"
+	case "float4", "float8", "real", "numeric":
+		return ":probe"
+	case "int", "int2", "int4", "int8", "integer", "bigint", "smallint":
+		return "1"
+	}
+	return "NULL"
+}
+
+func sqlFiles(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".sql") {
+			files = append(files, path)
+		}
+		return err
+	})
+	slices.Sort(files)
+	return files, err
 }

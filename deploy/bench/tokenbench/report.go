@@ -127,21 +127,27 @@ func (s *suite) report() error {
 		fmt.Fprintf(&b, "Checkpoints from the pools' creation to the end of the run: %d.  \n", n-s.checkpoints0)
 	}
 	fmt.Fprintf(&b, "Every figure is the median over the rounds; each round measures every pool and variant one after the other (the order rotates), ratios are taken within a round and then the median. ")
-	fmt.Fprintf(&b, "Reference = `deploy/bench/claim_release.sql` under pgbench (-M prepared), one token per statement, audit rows on. ")
-	fmt.Fprintf(&b, "Service = 1 pod, batching on; off = 1 pod with BATCHING=off; 2 pods = clients split over two pods, batching on. ")
+	fmt.Fprintf(&b, "Lean ceiling = `deploy/bench/lean/cycle_audit.sql` under pgbench (-M prepared) on a database of its own with the same number of tokens: the least SQL that does the cycle with its audit rows. ")
+	fmt.Fprintf(&b, "Reference = `deploy/bench/claim_release.sql` (the design's own single-token statements, generated from queries/) under pgbench (-M prepared), audit rows on. ")
+	fmt.Fprintf(&b, "Service = 1 pod, batching on; off = 1 pod with BATCHING=off; 2 and 4 pods = clients split over the pods, batching on; audit = 1 pod, each cycle assign -> keep-alive -> unblock. ")
 	fmt.Fprintf(&b, "Floor = `tokenbench floor` (bare net/http, fixed JSON), flat out, and paced to the service's cycle rate of the same round.\n\n")
 
 	b.WriteString("### Throughput and latency (assign + unblock cycles)\n\n")
-	b.WriteString("| pool | clients | reference cycles/s | service cycles/s | service / reference | batching off cycles/s | on / off | 2 pods cycles/s | assign p50 / p99 ms | unblock p50 / p99 ms | reference cycle p50 / p99 ms | errors | double assignments |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| pool | clients | lean ceiling cycles/s | reference cycles/s | service cycles/s | service / lean | service / reference | batching off cycles/s | on / off | 2 pods cycles/s | 4 pods cycles/s | assign p50 / p99 ms | unblock p50 / p99 ms | lean cycle p50 / p99 ms | reference cycle p50 / p99 ms | errors | double assignments |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, pool := range s.cfg.Pools {
 		for _, c := range s.cfg.Clients {
-			if len(sum.get(pool, c, vSvc)) == 0 && len(sum.get(pool, c, vRef)) == 0 {
+			if len(sum.get(pool, c, vSvc)) == 0 && len(sum.get(pool, c, vRef)) == 0 && len(sum.get(pool, c, vLean)) == 0 {
 				continue
 			}
 			ref, okRef := sum.med(pool, c, vRef, cps)
 			svc, okSvc := sum.med(pool, c, vSvc, cps)
 			r, okR := sum.ratio(pool, c, vSvc, vRef, cps, cps)
+			lean, okLean := sum.med(pool, c, vLean, cps)
+			rl, okRL := sum.ratio(pool, c, vSvc, vLean, cps, cps)
+			four, okFour := sum.med(pool, c, vFour, cps)
+			l50, okL50 := sum.med(pool, c, vLean, func(m measurement) float64 { return m.AssignP50 })
+			l99, _ := sum.med(pool, c, vLean, func(m measurement) float64 { return m.AssignP99 })
 			off, okOff := sum.med(pool, c, vNoBatch, cps)
 			onOff, okOnOff := sum.ratio(pool, c, vSvc, vNoBatch, cps, cps)
 			two, okTwo := sum.med(pool, c, vTwoPods, cps)
@@ -152,22 +158,22 @@ func (s *suite) report() error {
 			r50, okR50 := sum.med(pool, c, vRef, func(m measurement) float64 { return m.AssignP50 })
 			r99, _ := sum.med(pool, c, vRef, func(m measurement) float64 { return m.AssignP99 })
 			var errs, doubles int64
-			for _, v := range []string{vSvc, vNoBatch, vTwoPods} {
+			for _, v := range []string{vSvc, vNoBatch, vTwoPods, vFour, vAudit} {
 				for _, m := range sum.get(pool, c, v) {
 					errs += m.Errors
 					doubles += m.Doubles
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |\n",
-				poolLabel(pool), c, fmtNum(ref, okRef, "%.0f"), fmtNum(svc, okSvc, "%.0f"), fmtNum(r, okR, "%.2f"),
-				fmtNum(off, okOff, "%.0f"), fmtNum(onOff, okOnOff, "%.2f"), fmtNum(two, okTwo, "%.0f"),
-				fmtNum2(a50, a99, okSvc), fmtNum2(u50, u99, okSvc), fmtNum2(r50, r99, okR50), errs, doubles)
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d |\n",
+				poolLabel(pool), c, fmtNum(lean, okLean, "%.0f"), fmtNum(ref, okRef, "%.0f"), fmtNum(svc, okSvc, "%.0f"), fmtNum(rl, okRL, "%.2f"), fmtNum(r, okR, "%.2f"),
+				fmtNum(off, okOff, "%.0f"), fmtNum(onOff, okOnOff, "%.2f"), fmtNum(two, okTwo, "%.0f"), fmtNum(four, okFour, "%.0f"),
+				fmtNum2(a50, a99, okSvc), fmtNum2(u50, u99, okSvc), fmtNum2(l50, l99, okL50), fmtNum2(r50, r99, okR50), errs, doubles)
 		}
 	}
 
 	b.WriteString("\n### CPU per cycle (µs, from /proc/<pid>/stat utime+stime; PostgreSQL = postmaster with reaped and live children)\n\n")
-	b.WriteString("| pool | clients | PG: service | PG: reference | PG service / reference | PG: batching off | service process | floor flat out | service / floor | floor at the service's rate | service / that floor | service: batching off | load generator (service run) |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| pool | clients | PG: service | PG: lean ceiling | PG service / lean | PG: reference | PG service / reference | PG: batching off | PG off / lean | service process | floor flat out | service / floor | floor at the service's rate | service / that floor | service: batching off | load generator (service run) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, pool := range s.cfg.Pools {
 		for _, c := range s.cfg.Clients {
 			if len(sum.get(pool, c, vSvc)) == 0 {
@@ -177,6 +183,9 @@ func (s *suite) report() error {
 			pgR, okR := sum.med(pool, c, vRef, pgCPU)
 			pgRatio, okPR := sum.ratio(pool, c, vSvc, vRef, pgCPU, pgCPU)
 			pgOff, okPO := sum.med(pool, c, vNoBatch, pgCPU)
+			pgL, okL := sum.med(pool, c, vLean, pgCPU)
+			pgSL, okSL := sum.ratio(pool, c, vSvc, vLean, pgCPU, pgCPU)
+			pgOL, okOL := sum.ratio(pool, c, vNoBatch, vLean, pgCPU, pgCPU)
 			svcCPU, _ := sum.med(pool, c, vSvc, procCPU)
 			fl, okF := sum.med(pool, c, vFloor, procCPU)
 			fr, okFR := sum.ratio(pool, c, vSvc, vFloor, procCPU, procCPU)
@@ -184,12 +193,15 @@ func (s *suite) report() error {
 			far, okFAR := sum.ratio(pool, c, vSvc, vFloorAt, procCPU, procCPU)
 			offCPU, okOff := sum.med(pool, c, vNoBatch, procCPU)
 			lg, _ := sum.med(pool, c, vSvc, func(m measurement) float64 { return m.LoadgenCPUUs })
-			fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %.0f |\n",
-				poolLabel(pool), c, pgS, fmtNum(pgR, okR, "%.0f"), fmtNum(pgRatio, okPR && okS, "%.2f"), fmtNum(pgOff, okPO, "%.0f"),
+			fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %.0f |\n",
+				poolLabel(pool), c, pgS, fmtNum(pgL, okL, "%.0f"), fmtNum(pgSL, okSL && okS, "%.2f"), fmtNum(pgR, okR, "%.0f"), fmtNum(pgRatio, okPR && okS, "%.2f"), fmtNum(pgOff, okPO, "%.0f"), fmtNum(pgOL, okOL, "%.2f"),
 				svcCPU, fmtNum(fl, okF, "%.0f"), fmtNum(fr, okFR, "%.2f"), fmtNum(fa, okFA, "%.0f"), fmtNum(far, okFAR, "%.2f"),
 				fmtNum(offCPU, okOff, "%.0f"), lg)
 		}
 	}
+
+	s.targetsTable(&b, sum)
+	s.podsAuditTables(&b, sum)
 
 	b.WriteString("\n### Targets (issue 4), measured side by side in this run\n\n")
 	b.WriteString("| figure | target | measured | holds |\n|---|---|---|---|\n")

@@ -55,6 +55,11 @@ type suiteConfig struct {
 	// PoolsCompare is another tokend build for the pools scenario's spread
 	// A/B (-pools-compare).
 	PoolsCompare string
+	// AuditTables are the audit relations whose bytes the audit variant
+	// counts (with their partitions, indexes and TOAST).
+	AuditTables []string
+	// Variants, when set, limits every round to these variants.
+	Variants []string
 }
 
 // Variants measured side by side.
@@ -65,7 +70,12 @@ const (
 	vSvc     = "svc"       // 1 pod, batching on
 	vNoBatch = "svc-off"   // 1 pod, batching off
 	vTwoPods = "svc-2pod"  // 2 pods, batching on
+	vFour    = "svc-4pod"  // 4 pods, batching on
+	vLean    = "lean"      // pgbench: the lean ceiling (deploy/bench/lean), on its own database
+	vAudit   = "svc-audit" // 1 pod, batching on, assign -> keep-alive -> unblock; audit bytes measured
 )
+
+var allVariants = []string{vLean, vRef, vFloor, vSvc, vNoBatch, vTwoPods, vFour, vAudit}
 
 type measurement struct {
 	Pool         int     `json:"pool"`
@@ -83,6 +93,9 @@ type measurement struct {
 	PGCPUUs      float64 `json:"pg_cpu_us_per_cycle"`
 	ProcCPUUs    float64 `json:"proc_cpu_us_per_cycle"` // service pods or floor
 	LoadgenCPUUs float64 `json:"loadgen_cpu_us_per_cycle"`
+	KeepAlives   int64   `json:"keep_alives,omitempty"`
+	// The audit variant: bytes written per cycle for the audit relations.
+	Audit *auditBytes `json:"audit,omitempty"`
 }
 
 type intList []int
@@ -131,6 +144,8 @@ func cmdSuite(args []string) error {
 	fs.Var(&pools, "pools", "pool sizes (10k,100k,1M)")
 	fs.Var(&clients, "clients", "client counts (16,64)")
 	podEnv := fs.String("pod-env", "", "extra environment for every pod, comma-separated KEY=VALUE")
+	onlyVariants := fs.String("variants", "", "measure only these variants, comma-separated ("+strings.Join(allVariants, ", ")+"; floor@svc comes with svc and floor)")
+	auditTables := fs.String("audit-tables", "token_events", "audit relations (comma-separated) whose heap, index and WAL bytes per cycle the audit variant counts, partitions included")
 	churn := fs.Bool("churn", false, "run only the churn scenario (make bench-churn) instead of the suite")
 	poolsOnly := fs.Bool("pools-scenario", false, "run only the pools scenarios (make bench-pools) instead of the suite")
 	ab := fs.String("ab", "", "run only a settings A/B: pods with these environments against the base, NAME:KEY=VALUE[,KEY=VALUE];NAME:...")
@@ -156,6 +171,19 @@ func cmdSuite(args []string) error {
 	}
 	if *podEnv != "" {
 		c.PodEnv = strings.Split(*podEnv, ",")
+	}
+	for _, v := range strings.Split(*onlyVariants, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			if !slices.Contains(allVariants, v) {
+				return fmt.Errorf("-variants: unknown variant %q (known: %s)", v, strings.Join(allVariants, ", "))
+			}
+			c.Variants = append(c.Variants, v)
+		}
+	}
+	for _, t := range strings.Split(*auditTables, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			c.AuditTables = append(c.AuditTables, t)
+		}
 	}
 	if *ab != "" {
 		vs, err := parseABVariants(*ab)
@@ -272,8 +300,11 @@ func runSuite(cfg suiteConfig) error {
 			return err
 		}
 	}
-	for _, clients := range cfg.Clients {
-		for r := 0; r < cfg.Rounds && !cfg.OnlyScenarios; r++ {
+	// A round measures every client count, pool and variant one after the
+	// other, so that ratios across client counts and pools (c64 / c16,
+	// 1M / 10k) are as side by side as those across variants.
+	for r := 0; r < cfg.Rounds && !cfg.OnlyScenarios; r++ {
+		for _, clients := range cfg.Clients {
 			for _, ps := range setups {
 				if err := s.runRound(ps, clients, r); err != nil {
 					return err
@@ -337,6 +368,8 @@ type poolSetup struct {
 	pool        int
 	name, dbURL string
 	pods        map[string]*process
+	// The lean ceiling's database for the same number of tokens.
+	leanName, leanURL string
 }
 
 // setupPool creates the pool's database, starts its pods, loads and settles
@@ -361,15 +394,24 @@ func (s *suite) setupPool(pool int) (*poolSetup, error) {
 		return nil, fmt.Errorf("tokend migrate: %v\n%s", err, out)
 	}
 
-	// Pods: a and b batch (b only for the two-pod runs), o does not.
+	// Pods: a, b, c, d batch (b for the two-pod runs, b, c, d for the
+	// four-pod runs), o does not.
 	var variants []string
 	for _, c := range s.cfg.Clients {
 		variants = append(variants, s.variantsFor(pool, c)...)
 	}
+	if slices.Contains(variants, vLean) {
+		if err := s.setupLean(ps); err != nil {
+			return ps, err
+		}
+	}
 	type podSpec struct{ name, batching string }
 	specs := []podSpec{{"a", "on"}}
-	if slices.Contains(variants, vTwoPods) {
+	if slices.Contains(variants, vTwoPods) || slices.Contains(variants, vFour) {
 		specs = append(specs, podSpec{"b", "on"})
+	}
+	if slices.Contains(variants, vFour) {
+		specs = append(specs, podSpec{"c", "on"}, podSpec{"d", "on"})
 	}
 	if slices.Contains(variants, vNoBatch) {
 		specs = append(specs, podSpec{"o", "off"})
@@ -417,14 +459,14 @@ func (s *suite) runRound(ps *poolSetup, clients, r int) error {
 	k := r % len(order)
 	order = append(order[k:], order[:k]...)
 	for _, v := range order {
-		m, err := s.measure(ps.pool, clients, v, ps.dbURL, ps.name, ps.pods)
+		m, err := s.measure(ps, clients, v)
 		if err != nil {
 			return fmt.Errorf("pool %s, %d clients, %s: %w", poolLabel(ps.pool), clients, v, err)
 		}
 		m.Round = r + 1
 		s.record(m)
 		time.Sleep(200 * time.Millisecond)
-		if v == vSvc && ps.pool == s.cfg.Pools[0] && m.CyclesPerSec > 0 {
+		if v == vSvc && ps.pool == s.cfg.Pools[0] && m.CyclesPerSec > 0 && slices.Contains(vs, vFloor) {
 			// The floor at the service's own rate: with every process
 			// waiting on another, each write wakes a sleeping reader, which
 			// the flat-out floor never pays.
@@ -441,70 +483,97 @@ func (s *suite) runRound(ps *poolSetup, clients, r int) error {
 }
 
 // variantsFor lists what is measured for a pool and a client count: all of
-// it on the first pool, the reference and the service with batching on and
-// off on the others; a quick run trims further.
+// it on the first pool (the audit bytes at the first client count only, 4
+// pods at the others), the lean ceiling, the reference and the service on
+// the others (batching off too on the last); a quick run measures the other
+// pools at the first client count only.
 func (s *suite) variantsFor(pool, clients int) []string {
+	vs := s.allVariantsFor(pool, clients)
+	if len(s.cfg.Variants) > 0 {
+		vs = slices.DeleteFunc(vs, func(v string) bool { return !slices.Contains(s.cfg.Variants, v) })
+	}
+	return vs
+}
+
+func (s *suite) allVariantsFor(pool, clients int) []string {
 	first := pool == s.cfg.Pools[0]
+	last := pool == s.cfg.Pools[len(s.cfg.Pools)-1]
 	switch {
-	case !s.cfg.Quick && first:
-		return []string{vRef, vFloor, vSvc, vNoBatch, vTwoPods}
-	case !s.cfg.Quick:
-		return []string{vRef, vSvc, vNoBatch}
+	case first && clients == s.cfg.Clients[0] && len(s.cfg.Clients) > 1:
+		return []string{vLean, vRef, vFloor, vSvc, vNoBatch, vTwoPods, vAudit}
 	case first && clients == s.cfg.Clients[0]:
-		return []string{vRef, vFloor, vSvc, vNoBatch, vTwoPods}
+		return []string{vLean, vRef, vFloor, vSvc, vNoBatch, vTwoPods, vFour, vAudit}
 	case first:
-		return []string{vRef, vSvc, vNoBatch}
+		return []string{vLean, vRef, vSvc, vNoBatch, vTwoPods, vFour}
+	case !s.cfg.Quick && last:
+		return []string{vLean, vRef, vSvc, vNoBatch}
+	case !s.cfg.Quick:
+		return []string{vLean, vRef, vSvc}
 	case clients == s.cfg.Clients[0]:
-		return []string{vRef, vSvc}
+		return []string{vLean, vRef, vSvc}
 	}
 	return nil
 }
 
 // load fills the pool: through POST /tokens/generate (10,000 a call) up to
 // 100k tokens, with one SQL statement beyond (no `generated` audit rows
-// then). Tokens live a day, so none dies during the run.
+// then), or through the API after all when that statement no longer fits
+// the schema. Tokens live a day, so none dies during the run.
 func (s *suite) load(dbURL, podURL string, pool int) error {
-	if pool <= 100000 {
-		client := &http.Client{Timeout: time.Minute}
-		for left := pool; left > 0; {
-			n := min(left, 10000)
-			req, err := http.NewRequest(http.MethodPost, podURL+"/tokens/generate", strings.NewReader(fmt.Sprintf(`{"count":%d}`, n)))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", benchAuthorization)
-			resp, err := client.Do(req)
-			if err != nil {
-				return err
-			}
-			body, _ := readAllClose(resp)
-			if resp.StatusCode != http.StatusCreated {
-				return fmt.Errorf("generate: HTTP %d %s", resp.StatusCode, truncate(body, 200))
-			}
-			left -= n
-		}
-	}
 	conn, err := pgx.Connect(s.ctx, dbURL)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(s.ctx)
+	viaAPI := pool
 	if pool > 100000 {
-		if _, err := conn.Exec(s.ctx, `
-INSERT INTO tokens (pool_id, value, alive_until)
-SELECT 1, translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_'), now() + interval '1 day'
-FROM generate_series(1, $1::int)`, pool); err != nil {
-			return fmt.Errorf("load: %w", err)
+		if err := loadTokensSQL(s.ctx, conn, pool); err != nil {
+			logf("   loading by SQL failed (%v): loading through POST /tokens/generate instead", err)
+		} else {
+			viaAPI = 0
 		}
-		if _, err := conn.Exec(s.ctx, "UPDATE token_counters SET total = total + $1 WHERE pool_id = 1 AND slot = 0", pool); err != nil {
+	}
+	client := &http.Client{Timeout: time.Minute}
+	for left := viaAPI; left > 0; {
+		n := min(left, 10000)
+		req, err := http.NewRequest(http.MethodPost, podURL+"/tokens/generate", strings.NewReader(fmt.Sprintf(`{"count":%d}`, n)))
+		if err != nil {
 			return err
 		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", benchAuthorization)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		body, _ := readAllClose(resp)
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("generate: HTTP %d %s", resp.StatusCode, truncate(body, 200))
+		}
+		left -= n
 	}
 	if _, err := conn.Exec(s.ctx, "VACUUM ANALYZE tokens"); err != nil {
 		return fmt.Errorf("vacuum: %w", err)
 	}
 	return nil
+}
+
+// loadTokensSQL adds n live tokens to the default pool in one transaction,
+// counted in its counters as the service counts generated tokens.
+func loadTokensSQL(ctx context.Context, conn *pgx.Conn, n int) error {
+	return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+INSERT INTO tokens (pool_id, value, alive_until)
+SELECT 1, translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_'), now() + interval '1 day'
+FROM generate_series(1, $1::int)`, n); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, "UPDATE token_counters SET total = total + $1 WHERE pool_id = 1 AND slot = 0", n)
+		if err == nil && tag.RowsAffected() != 1 {
+			err = fmt.Errorf("token_counters: %d rows for pool 1, slot 0", tag.RowsAffected())
+		}
+		return err
+	})
 }
 
 // checkpoints counts the cluster's checkpoints so far.
@@ -526,9 +595,10 @@ func (s *suite) dropDatabases() error {
 	}
 	defer admin.Close(s.ctx)
 	for _, pool := range s.cfg.Pools {
-		name := "tokenlease_bench_" + strings.ToLower(poolLabel(pool))
-		if _, err := admin.Exec(s.ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			return err
+		for _, name := range []string{"tokenlease_bench_" + strings.ToLower(poolLabel(pool)), leanDBName(pool)} {
+			if _, err := admin.Exec(s.ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -546,18 +616,27 @@ func (s *suite) record(m measurement) {
 	line, _ := json.Marshal(m)
 	fmt.Fprintln(s.resultsOut, string(line))
 	extra := ""
-	if m.Variant != vRef {
+	if m.Variant != vRef && m.Variant != vLean {
 		extra = fmt.Sprintf(" assign p50/p99 %.2f/%.2f ms, unblock %.2f/%.2f ms,", m.AssignP50, m.AssignP99, m.UnblockP50, m.UnblockP99)
 	} else {
 		extra = fmt.Sprintf(" cycle p50/p99 %.2f/%.2f ms,", m.AssignP50, m.AssignP99)
 	}
 	logf("   %-4s c=%-3d r%d %-8s %7.0f cycles/s,%s err %d, double %d, PG %.0f us/cycle, proc %.0f us/cycle, loadgen %.0f us/cycle",
 		poolLabel(m.Pool), m.Clients, m.Round, m.Variant, m.CyclesPerSec, extra, m.Errors, m.Doubles, m.PGCPUUs, m.ProcCPUUs, m.LoadgenCPUUs)
+	if a := m.Audit; a != nil {
+		logf("        audit bytes/cycle: heap %.0f, indexes %.0f, WAL %.0f (%.1f records, FPI %.0f; %s), total %.0f; whole WAL %.0f",
+			a.HeapB, a.IndexB, a.WALB, a.WALRecs, a.WALFPIB, a.WALMethod, a.total(), a.WALTotalB)
+	}
 }
 
-func (s *suite) measure(pool, clients int, variant, dbURL, dbName string, pods map[string]*process) (measurement, error) {
+func (s *suite) measure(ps *poolSetup, clients int, variant string) (measurement, error) {
+	pool, dbURL, dbName, pods := ps.pool, ps.dbURL, ps.name, ps.pods
 	m := measurement{Pool: pool, Clients: clients, Variant: variant}
 	switch variant {
+	case vLean:
+		return s.measurePgbench(m, ps.leanURL, ps.leanName, filepath.Join(s.cfg.ScriptDir, "lean", "cycle_audit.sql"), "lease_seq")
+	case vAudit:
+		return s.measureAudit(m, ps)
 	case vRef:
 		return s.measureRef(m, dbURL, dbName)
 	case vFloor:
@@ -568,6 +647,8 @@ func (s *suite) measure(pool, clients int, variant, dbURL, dbName string, pods m
 		return s.measureHTTP(m, []*process{pods["o"]}, true, 0)
 	case vTwoPods:
 		return s.measureHTTP(m, []*process{pods["a"], pods["b"]}, true, 0)
+	case vFour:
+		return s.measureHTTP(m, []*process{pods["a"], pods["b"], pods["c"], pods["d"]}, true, 0)
 	}
 	return m, fmt.Errorf("unknown variant %q", variant)
 }
@@ -615,6 +696,14 @@ func (s *suite) measureHTTP(m measurement, procs []*process, pg bool, rate float
 // counted by lease_id_seq (one value per claim), its latencies from
 // pgbench's per-transaction log.
 func (s *suite) measureRef(m measurement, dbURL, dbName string) (measurement, error) {
+	return s.measurePgbench(m, dbURL, dbName, filepath.Join(s.cfg.ScriptDir, "claim_release.sql"), "lease_id_seq")
+}
+
+// measurePgbench runs a pgbench script (one transaction = one cycle) on
+// dbName; the window's cycles are counted by seqName (one value per claim),
+// the cluster's CPU from /proc over the same window, the latencies from
+// pgbench's per-transaction log.
+func (s *suite) measurePgbench(m measurement, dbURL, dbName, script, seqName string) (measurement, error) {
 	conn, err := pgx.Connect(s.ctx, dbURL)
 	if err != nil {
 		return m, err
@@ -632,7 +721,7 @@ func (s *suite) measureRef(m measurement, dbURL, dbName string) (measurement, er
 		"-c", strconv.Itoa(m.Clients), "-j", strconv.Itoa(min(runtime.NumCPU(), m.Clients)),
 		"-T", strconv.Itoa(int((total + time.Second - 1) / time.Second)),
 		"-l", "--log-prefix", filepath.Join(logDir, "tx"),
-		"-f", filepath.Join(s.cfg.ScriptDir, "claim_release.sql"), dbName,
+		"-f", script, dbName,
 	}
 	cmd := exec.Command(s.cfg.Pgbench, args...)
 	var out bytes.Buffer
@@ -642,7 +731,7 @@ func (s *suite) measureRef(m measurement, dbURL, dbName string) (measurement, er
 	}
 	seq := func() (int64, error) {
 		var v int64
-		err := conn.QueryRow(s.ctx, "SELECT last_value FROM lease_id_seq").Scan(&v)
+		err := conn.QueryRow(s.ctx, "SELECT last_value FROM "+pgx.Identifier{seqName}.Sanitize()).Scan(&v)
 		return v, err
 	}
 	time.Sleep(s.cfg.Warmup)
