@@ -57,10 +57,21 @@ audit AS (
       FROM claimed c
 ),
 counted AS (
+    -- The pool's counter row of this backend (slot -pid; migration 00030):
+    -- no other transaction writes it meanwhile, so the claim never waits.
     UPDATE token_counters
     SET assigned = assigned + 1
-    WHERE pool_id = $1::int AND slot = $7::smallint
+    WHERE pool_id = $1::int AND slot = -pg_backend_pid()
       AND EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL)
+    RETURNING slot
+),
+counter_row AS (
+    -- The backend's first count in the pool (or its first since the sweep
+    -- folded its row) makes the row.
+    INSERT INTO token_counters AS k (pool_id, slot, assigned)
+    SELECT $1::int, -pg_backend_pid(), 1
+    WHERE EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL) AND NOT EXISTS (SELECT 1 FROM counted)
+    ON CONFLICT (pool_id, slot) DO UPDATE SET assigned = k.assigned + EXCLUDED.assigned
 )
 SELECT c.value, c.lease_id::bigint AS lease_id, c.lease_expires_at::timestamptz AS lease_expires_at,
        c.alive_until, c.holder
@@ -74,7 +85,6 @@ type ClaimRandomFreeParams struct {
 	Holder     *string
 	Actor      *string
 	Pod        string
-	Slot       int16
 }
 
 type ClaimRandomFreeRow struct {
@@ -104,7 +114,6 @@ func (q *Queries) ClaimRandomFree(ctx context.Context, arg ClaimRandomFreeParams
 		arg.Holder,
 		arg.Actor,
 		arg.Pod,
-		arg.Slot,
 	)
 	var i ClaimRandomFreeRow
 	err := row.Scan(
