@@ -9,25 +9,32 @@
 -- not edit.
 \set probe random(0, 999999999) / 1000000000.0
 WITH pick AS MATERIALIZED (
-    SELECT t.id, t.lease_id AS prev_lease_id, t.holder AS prev_holder
-    FROM tokens t
-    WHERE t.pool_id = 1::int AND t.id = COALESCE(
-        (SELECT f.id FROM tokens f
-          WHERE f.pool_id = 1::int AND f.lease_id IS NULL
-            AND f.sort_key >= :probe::float8 AND f.alive_until > now()
-          ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED),
-        (SELECT f.id FROM tokens f
-          WHERE f.pool_id = 1::int AND f.lease_id IS NULL
-            AND f.sort_key < :probe::float8 AND f.alive_until > now()
-          ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED),
-        (SELECT l.id FROM tokens l
-          WHERE l.pool_id = 1::int AND l.lease_id IS NOT NULL AND l.alive_until > now()
-            AND l.lease_expires_at <= LEAST(now(), COALESCE(
-                      (SELECT w.lease_expires_at FROM tokens w
-                        WHERE w.pool_id = 1::int AND w.lease_id IS NOT NULL
-                          AND w.lease_expires_at <= now()
-                        ORDER BY w.lease_expires_at OFFSET 255 LIMIT 1), now()))
-          ORDER BY l.lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED))
+    -- The branches run in turn until one yields a row (LIMIT 1 over the
+    -- Append): the free probe from the random point, then below it, then
+    -- the lapsed leases. Each returns the locked row's id and lease as they
+    -- are once locked, so the row is read once here and once by the update.
+    SELECT hi.id, hi.prev_lease_id, hi.prev_holder FROM (
+        SELECT f.id, NULL::bigint AS prev_lease_id, NULL::text AS prev_holder FROM tokens f
+        WHERE f.pool_id = 1::int AND f.lease_id IS NULL
+          AND f.sort_key >= :probe::float8 AND f.alive_until > now()
+        ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED) hi
+    UNION ALL
+    SELECT lo.id, lo.prev_lease_id, lo.prev_holder FROM (
+        SELECT f.id, NULL::bigint AS prev_lease_id, NULL::text AS prev_holder FROM tokens f
+        WHERE f.pool_id = 1::int AND f.lease_id IS NULL
+          AND f.sort_key < :probe::float8 AND f.alive_until > now()
+        ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED) lo
+    UNION ALL
+    SELECT lapsed.id, lapsed.lease_id, lapsed.holder FROM (
+        SELECT l.id, l.lease_id, l.holder FROM tokens l
+        WHERE l.pool_id = 1::int AND l.lease_id IS NOT NULL AND l.alive_until > now()
+          AND l.lease_expires_at <= LEAST(now(), COALESCE(
+                  (SELECT w.lease_expires_at FROM tokens w
+                    WHERE w.pool_id = 1::int AND w.lease_id IS NOT NULL
+                      AND w.lease_expires_at <= now()
+                    ORDER BY w.lease_expires_at OFFSET 255 LIMIT 1), now()))
+        ORDER BY l.lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED) lapsed
+    LIMIT 1
 ),
 claimed AS (
     UPDATE tokens t
