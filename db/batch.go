@@ -144,7 +144,7 @@ type ClaimBatchRow struct {
 // that waited for a lock would otherwise hand out a lease already dead.
 // Every branch locks with SKIP LOCKED, so concurrent batches (other pods)
 // never wait for or share a row. Every read and write names the pool. Audit
-// rows and the counter slot commit with the claim, as in ClaimRandomFree.
+// rows and the counter row commit with the claim, as in ClaimRandomFree.
 func (q *Queries) ClaimBatch(ctx context.Context, arg []ClaimBatchParams) *ClaimBatchBatchResults {
 	batch := &pgx.Batch{}
 	for _, a := range arg {

@@ -112,7 +112,7 @@ type ClaimRandomFreeRow struct {
 // row. Every branch and write names the pool, which leads every index it
 // uses: another pool's rows are never read. The audit rows (with the
 // token's version after each change, and the caller as actor) and the
-// pool's counter slot change commit with the claim.
+// pool's counter row of this backend change commit with the claim.
 func (q *Queries) ClaimRandomFree(ctx context.Context, arg ClaimRandomFreeParams) (ClaimRandomFreeRow, error) {
 	row := q.db.QueryRow(ctx, claimRandomFree,
 		arg.PoolID,

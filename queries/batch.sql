@@ -14,7 +14,7 @@
 -- that waited for a lock would otherwise hand out a lease already dead.
 -- Every branch locks with SKIP LOCKED, so concurrent batches (other pods)
 -- never wait for or share a row. Every read and write names the pool. Audit
--- rows and the counter slot commit with the claim, as in ClaimRandomFree.
+-- rows and the counter row commit with the claim, as in ClaimRandomFree.
 WITH req AS (
     SELECT r.ord, r.ttl_ms, NULLIF(h.holder, '') AS holder, NULLIF(a.actor, '') AS actor
     FROM unnest(sqlc.arg('ttl_ms')::bigint[]) WITH ORDINALITY AS r(ttl_ms, ord)

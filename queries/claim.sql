@@ -9,7 +9,7 @@
 -- row. Every branch and write names the pool, which leads every index it
 -- uses: another pool's rows are never read. The audit rows (with the
 -- token's version after each change, and the caller as actor) and the
--- pool's counter slot change commit with the claim.
+-- pool's counter row of this backend change commit with the claim.
 WITH pick AS MATERIALIZED (
     -- The branches run in turn until one yields a row (LIMIT 1 over the
     -- Append): the free probe from the random point, then below it, then
