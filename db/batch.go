@@ -86,10 +86,19 @@ audit AS (
       FROM claimed c
 ),
 counted AS (
+    -- This backend's counter row, as in ClaimRandomFree.
     UPDATE token_counters
     SET assigned = assigned + (SELECT count(*) FROM claimed WHERE prev_lease_id IS NULL)
-    WHERE pool_id = $4::int AND slot = $7::smallint
+    WHERE pool_id = $4::int AND slot = -pg_backend_pid()
       AND EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL)
+    RETURNING slot
+),
+counter_row AS (
+    INSERT INTO token_counters AS k (pool_id, slot, assigned)
+    SELECT $4::int, -pg_backend_pid(), count(*)
+    FROM claimed WHERE prev_lease_id IS NULL
+    HAVING count(*) > 0 AND NOT EXISTS (SELECT 1 FROM counted)
+    ON CONFLICT (pool_id, slot) DO UPDATE SET assigned = k.assigned + EXCLUDED.assigned
 )
 SELECT c.ord::bigint AS ord, c.value, c.lease_id::bigint AS lease_id,
        c.lease_expires_at::timestamptz AS lease_expires_at, c.alive_until, c.holder
@@ -109,7 +118,6 @@ type ClaimBatchParams struct {
 	PoolID  int32
 	Probe   float64
 	Pod     string
-	Slot    int16
 }
 
 type ClaimBatchRow struct {
@@ -136,7 +144,7 @@ type ClaimBatchRow struct {
 // that waited for a lock would otherwise hand out a lease already dead.
 // Every branch locks with SKIP LOCKED, so concurrent batches (other pods)
 // never wait for or share a row. Every read and write names the pool. Audit
-// rows and the counter slot commit with the claim, as in ClaimRandomFree.
+// rows and the counter row commit with the claim, as in ClaimRandomFree.
 func (q *Queries) ClaimBatch(ctx context.Context, arg []ClaimBatchParams) *ClaimBatchBatchResults {
 	batch := &pgx.Batch{}
 	for _, a := range arg {
@@ -147,7 +155,6 @@ func (q *Queries) ClaimBatch(ctx context.Context, arg []ClaimBatchParams) *Claim
 			a.PoolID,
 			a.Probe,
 			a.Pod,
-			a.Slot,
 		}
 		batch.Queue(claimBatch, vals...)
 	}
@@ -385,10 +392,19 @@ audit AS (
     FROM released r
 ),
 counted AS (
+    -- This backend's counter row, as in ClaimRandomFree.
     UPDATE token_counters
     SET assigned = assigned - (SELECT count(*) FROM released)
-    WHERE pool_id = $5::int AND slot = $7::smallint
+    WHERE pool_id = $5::int AND slot = -pg_backend_pid()
       AND EXISTS (SELECT 1 FROM released)
+    RETURNING slot
+),
+counter_row AS (
+    INSERT INTO token_counters AS k (pool_id, slot, assigned)
+    SELECT $5::int, -pg_backend_pid(), -count(*)
+    FROM released
+    HAVING count(*) > 0 AND NOT EXISTS (SELECT 1 FROM counted)
+    ON CONFLICT (pool_id, slot) DO UPDATE SET assigned = k.assigned + EXCLUDED.assigned
 )
 SELECT r.ord::bigint AS ord, true AS has_live_lease, false AS forbidden, true AS released
 FROM released r
@@ -411,7 +427,6 @@ type ReleaseBatchParams struct {
 	OwnOnly  []bool
 	PoolID   int32
 	Pod      string
-	Slot     int16
 }
 
 type ReleaseBatchRow struct {
@@ -442,7 +457,6 @@ func (q *Queries) ReleaseBatch(ctx context.Context, arg []ReleaseBatchParams) *R
 			a.OwnOnly,
 			a.PoolID,
 			a.Pod,
-			a.Slot,
 		}
 		batch.Queue(releaseBatch, vals...)
 	}

@@ -12,25 +12,32 @@ import (
 
 const claimRandomFree = `-- name: ClaimRandomFree :one
 WITH pick AS MATERIALIZED (
-    SELECT t.id, t.lease_id AS prev_lease_id, t.holder AS prev_holder
-    FROM tokens t
-    WHERE t.pool_id = $1::int AND t.id = COALESCE(
-        (SELECT f.id FROM tokens f
-          WHERE f.pool_id = $1::int AND f.lease_id IS NULL
-            AND f.sort_key >= $2::float8 AND f.alive_until > now()
-          ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED),
-        (SELECT f.id FROM tokens f
-          WHERE f.pool_id = $1::int AND f.lease_id IS NULL
-            AND f.sort_key < $2::float8 AND f.alive_until > now()
-          ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED),
-        (SELECT l.id FROM tokens l
-          WHERE l.pool_id = $1::int AND l.lease_id IS NOT NULL AND l.alive_until > now()
-            AND l.lease_expires_at <= LEAST(now(), COALESCE(
-                      (SELECT w.lease_expires_at FROM tokens w
-                        WHERE w.pool_id = $1::int AND w.lease_id IS NOT NULL
-                          AND w.lease_expires_at <= now()
-                        ORDER BY w.lease_expires_at OFFSET 255 LIMIT 1), now()))
-          ORDER BY l.lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED))
+    -- The branches run in turn until one yields a row (LIMIT 1 over the
+    -- Append): the free probe from the random point, then below it, then
+    -- the lapsed leases. Each returns the locked row's id and lease as they
+    -- are once locked, so the row is read once here and once by the update.
+    SELECT hi.id, hi.prev_lease_id, hi.prev_holder FROM (
+        SELECT f.id, NULL::bigint AS prev_lease_id, NULL::text AS prev_holder FROM tokens f
+        WHERE f.pool_id = $1::int AND f.lease_id IS NULL
+          AND f.sort_key >= $2::float8 AND f.alive_until > now()
+        ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED) hi
+    UNION ALL
+    SELECT lo.id, lo.prev_lease_id, lo.prev_holder FROM (
+        SELECT f.id, NULL::bigint AS prev_lease_id, NULL::text AS prev_holder FROM tokens f
+        WHERE f.pool_id = $1::int AND f.lease_id IS NULL
+          AND f.sort_key < $2::float8 AND f.alive_until > now()
+        ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED) lo
+    UNION ALL
+    SELECT lapsed.id, lapsed.lease_id, lapsed.holder FROM (
+        SELECT l.id, l.lease_id, l.holder FROM tokens l
+        WHERE l.pool_id = $1::int AND l.lease_id IS NOT NULL AND l.alive_until > now()
+          AND l.lease_expires_at <= LEAST(now(), COALESCE(
+                  (SELECT w.lease_expires_at FROM tokens w
+                    WHERE w.pool_id = $1::int AND w.lease_id IS NOT NULL
+                      AND w.lease_expires_at <= now()
+                    ORDER BY w.lease_expires_at OFFSET 255 LIMIT 1), now()))
+        ORDER BY l.lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED) lapsed
+    LIMIT 1
 ),
 claimed AS (
     UPDATE tokens t
@@ -57,10 +64,21 @@ audit AS (
       FROM claimed c
 ),
 counted AS (
+    -- The pool's counter row of this backend (slot -pid; migration 00030):
+    -- no other transaction writes it meanwhile, so the claim never waits.
     UPDATE token_counters
     SET assigned = assigned + 1
-    WHERE pool_id = $1::int AND slot = $7::smallint
+    WHERE pool_id = $1::int AND slot = -pg_backend_pid()
       AND EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL)
+    RETURNING slot
+),
+counter_row AS (
+    -- The backend's first count in the pool (or its first since the sweep
+    -- folded its row) makes the row.
+    INSERT INTO token_counters AS k (pool_id, slot, assigned)
+    SELECT $1::int, -pg_backend_pid(), 1
+    WHERE EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL) AND NOT EXISTS (SELECT 1 FROM counted)
+    ON CONFLICT (pool_id, slot) DO UPDATE SET assigned = k.assigned + EXCLUDED.assigned
 )
 SELECT c.value, c.lease_id::bigint AS lease_id, c.lease_expires_at::timestamptz AS lease_expires_at,
        c.alive_until, c.holder
@@ -74,7 +92,6 @@ type ClaimRandomFreeParams struct {
 	Holder     *string
 	Actor      *string
 	Pod        string
-	Slot       int16
 }
 
 type ClaimRandomFreeRow struct {
@@ -95,7 +112,7 @@ type ClaimRandomFreeRow struct {
 // row. Every branch and write names the pool, which leads every index it
 // uses: another pool's rows are never read. The audit rows (with the
 // token's version after each change, and the caller as actor) and the
-// pool's counter slot change commit with the claim.
+// pool's counter row of this backend change commit with the claim.
 func (q *Queries) ClaimRandomFree(ctx context.Context, arg ClaimRandomFreeParams) (ClaimRandomFreeRow, error) {
 	row := q.db.QueryRow(ctx, claimRandomFree,
 		arg.PoolID,
@@ -104,7 +121,6 @@ func (q *Queries) ClaimRandomFree(ctx context.Context, arg ClaimRandomFreeParams
 		arg.Holder,
 		arg.Actor,
 		arg.Pod,
-		arg.Slot,
 	)
 	var i ClaimRandomFreeRow
 	err := row.Scan(

@@ -22,11 +22,20 @@ audit AS (
     FROM del
 ),
 counted AS (
+    -- This backend's counter row, as in ClaimRandomFree.
     UPDATE token_counters
     SET total = total - 1,
         assigned = assigned - (SELECT count(*) FROM del WHERE lease_id IS NOT NULL)
-    WHERE pool_id = $1::int AND slot = $5::smallint
+    WHERE pool_id = $1::int AND slot = -pg_backend_pid()
       AND EXISTS (SELECT 1 FROM del)
+    RETURNING slot
+),
+counter_row AS (
+    INSERT INTO token_counters AS k (pool_id, slot, total, assigned)
+    SELECT $1::int, -pg_backend_pid(), -1, -count(*) FILTER (WHERE lease_id IS NOT NULL)
+    FROM del
+    HAVING count(*) > 0 AND NOT EXISTS (SELECT 1 FROM counted)
+    ON CONFLICT (pool_id, slot) DO UPDATE SET total = k.total + EXCLUDED.total, assigned = k.assigned + EXCLUDED.assigned
 )
 SELECT value FROM del
 `
@@ -36,7 +45,6 @@ type DeleteTokenParams struct {
 	Token  string
 	Pod    string
 	Actor  *string
-	Slot   int16
 }
 
 // Deletes a live token of one pool, whatever its lease.
@@ -46,7 +54,6 @@ func (q *Queries) DeleteToken(ctx context.Context, arg DeleteTokenParams) (strin
 		arg.Token,
 		arg.Pod,
 		arg.Actor,
-		arg.Slot,
 	)
 	var value string
 	err := row.Scan(&value)

@@ -134,10 +134,18 @@ audit AS (
     FROM cur JOIN released r ON r.id = cur.id
 ),
 counted AS (
+    -- This backend's counter row, as in ClaimRandomFree.
     UPDATE token_counters
     SET assigned = assigned - 1
-    WHERE pool_id = $3::int AND slot = $7::smallint
+    WHERE pool_id = $3::int AND slot = -pg_backend_pid()
       AND EXISTS (SELECT 1 FROM released)
+    RETURNING slot
+),
+counter_row AS (
+    INSERT INTO token_counters AS k (pool_id, slot, assigned)
+    SELECT $3::int, -pg_backend_pid(), -1
+    WHERE EXISTS (SELECT 1 FROM released) AND NOT EXISTS (SELECT 1 FROM counted)
+    ON CONFLICT (pool_id, slot) DO UPDATE SET assigned = k.assigned + EXCLUDED.assigned
 )
 SELECT cur.lease_id, cur.has_live_lease::boolean AS has_live_lease, cur.forbidden::boolean AS forbidden,
        EXISTS (SELECT 1 FROM released) AS released
@@ -151,7 +159,6 @@ type ReleaseLeaseParams struct {
 	Token   string
 	LeaseID *int64
 	Pod     string
-	Slot    int16
 }
 
 type ReleaseLeaseRow struct {
@@ -176,7 +183,6 @@ func (q *Queries) ReleaseLease(ctx context.Context, arg ReleaseLeaseParams) (Rel
 		arg.Token,
 		arg.LeaseID,
 		arg.Pod,
-		arg.Slot,
 	)
 	var i ReleaseLeaseRow
 	err := row.Scan(

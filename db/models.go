@@ -53,7 +53,8 @@ type Token struct {
 }
 
 type TokenCounter struct {
-	Slot     int16
+	// slot >= 0: fixed rows (0..15 hot-path slots of earlier versions, 16 sweeps, 17 growth); slot < 0: the row of the backend whose pid is -slot (folded by the sweep once it exits)
+	Slot     int32
 	Total    int64
 	Assigned int64
 	PoolID   int32

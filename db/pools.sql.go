@@ -139,7 +139,8 @@ type PoolCountsRow struct {
 	Assigned int64
 }
 
-// Sums one pool's counter slots: constant cost whatever the pool's size.
+// Sums one pool's counter rows (fixed slots and one per backend that wrote,
+// folded by the sweep): constant cost whatever the pool's size.
 func (q *Queries) PoolCounts(ctx context.Context, poolID int32) (PoolCountsRow, error) {
 	row := q.db.QueryRow(ctx, poolCounts, poolID)
 	var i PoolCountsRow
@@ -192,7 +193,7 @@ type PutPoolRow struct {
 
 // Pools: their settings (NULL = the environment's value) and their counts.
 // Creates the live pool of that name, or replaces its settings; created
-// tells which. A new pool gets its counter slots in the same statement.
+// tells which. A new pool gets its fixed counter slots in the same statement.
 func (q *Queries) PutPool(ctx context.Context, arg PutPoolParams) (PutPoolRow, error) {
 	row := q.db.QueryRow(ctx, putPool,
 		arg.Name,

@@ -9,6 +9,38 @@ import (
 	"context"
 )
 
+const foldCounterRows = `-- name: FoldCounterRows :one
+WITH gone AS (
+    DELETE FROM token_counters c
+    WHERE c.slot < 0
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = -c.slot)
+    RETURNING c.pool_id, c.total, c.assigned
+),
+folded AS (
+    INSERT INTO token_counters AS k (pool_id, slot, total, assigned)
+    SELECT g.pool_id, $1::smallint, sum(g.total), sum(g.assigned)
+    FROM gone g
+    GROUP BY g.pool_id
+    ON CONFLICT (pool_id, slot) DO UPDATE
+    SET total = k.total + EXCLUDED.total, assigned = k.assigned + EXCLUDED.assigned
+)
+SELECT count(*)::int AS folded FROM gone
+`
+
+// Folds the counter rows of backends that have exited (slot -pid with no
+// such backend left; migration 00030) into the sweeps' row of their pool
+// (@slot), so that a pool keeps about one row per live connection. A count
+// moves in one statement, never lost or counted twice: a backend that
+// starts meanwhile under a folded row's pid either writes the row before
+// the fold deletes it (its count goes along: the delete returns the row's
+// last version) or finds it gone and makes a new one.
+func (q *Queries) FoldCounterRows(ctx context.Context, slot int16) (int32, error) {
+	row := q.db.QueryRow(ctx, foldCounterRows, slot)
+	var folded int32
+	err := row.Scan(&folded)
+	return folded, err
+}
+
 const sweepDeadTokens = `-- name: SweepDeadTokens :one
 WITH dead AS (
     SELECT t.id

@@ -14,7 +14,7 @@
 -- that waited for a lock would otherwise hand out a lease already dead.
 -- Every branch locks with SKIP LOCKED, so concurrent batches (other pods)
 -- never wait for or share a row. Every read and write names the pool. Audit
--- rows and the counter slot commit with the claim, as in ClaimRandomFree.
+-- rows and the counter row commit with the claim, as in ClaimRandomFree.
 WITH req AS (
     SELECT r.ord, r.ttl_ms, NULLIF(h.holder, '') AS holder, NULLIF(a.actor, '') AS actor
     FROM unnest(sqlc.arg('ttl_ms')::bigint[]) WITH ORDINALITY AS r(ttl_ms, ord)
@@ -83,10 +83,19 @@ audit AS (
       FROM claimed c
 ),
 counted AS (
+    -- This backend's counter row, as in ClaimRandomFree.
     UPDATE token_counters
     SET assigned = assigned + (SELECT count(*) FROM claimed WHERE prev_lease_id IS NULL)
-    WHERE pool_id = sqlc.arg('pool_id')::int AND slot = sqlc.arg('slot')::smallint
+    WHERE pool_id = sqlc.arg('pool_id')::int AND slot = -pg_backend_pid()
       AND EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL)
+    RETURNING slot
+),
+counter_row AS (
+    INSERT INTO token_counters AS k (pool_id, slot, assigned)
+    SELECT sqlc.arg('pool_id')::int, -pg_backend_pid(), count(*)
+    FROM claimed WHERE prev_lease_id IS NULL
+    HAVING count(*) > 0 AND NOT EXISTS (SELECT 1 FROM counted)
+    ON CONFLICT (pool_id, slot) DO UPDATE SET assigned = k.assigned + EXCLUDED.assigned
 )
 SELECT c.ord::bigint AS ord, c.value, c.lease_id::bigint AS lease_id,
        c.lease_expires_at::timestamptz AS lease_expires_at, c.alive_until, c.holder
@@ -136,10 +145,19 @@ audit AS (
     FROM released r
 ),
 counted AS (
+    -- This backend's counter row, as in ClaimRandomFree.
     UPDATE token_counters
     SET assigned = assigned - (SELECT count(*) FROM released)
-    WHERE pool_id = sqlc.arg('pool_id')::int AND slot = sqlc.arg('slot')::smallint
+    WHERE pool_id = sqlc.arg('pool_id')::int AND slot = -pg_backend_pid()
       AND EXISTS (SELECT 1 FROM released)
+    RETURNING slot
+),
+counter_row AS (
+    INSERT INTO token_counters AS k (pool_id, slot, assigned)
+    SELECT sqlc.arg('pool_id')::int, -pg_backend_pid(), -count(*)
+    FROM released
+    HAVING count(*) > 0 AND NOT EXISTS (SELECT 1 FROM counted)
+    ON CONFLICT (pool_id, slot) DO UPDATE SET assigned = k.assigned + EXCLUDED.assigned
 )
 -- Released requests, then the refused ones: a row that fails the release
 -- condition cannot have been released, and one that meets it was (it is

@@ -80,10 +80,19 @@ audit AS (
     FROM del
 ),
 counted AS (
+    -- This backend's counter row, as in ClaimRandomFree.
     UPDATE token_counters
     SET total = total - 1,
         assigned = assigned - (SELECT count(*) FROM del WHERE lease_id IS NOT NULL)
-    WHERE pool_id = sqlc.arg('pool_id')::int AND slot = sqlc.arg('slot')::smallint
+    WHERE pool_id = sqlc.arg('pool_id')::int AND slot = -pg_backend_pid()
       AND EXISTS (SELECT 1 FROM del)
+    RETURNING slot
+),
+counter_row AS (
+    INSERT INTO token_counters AS k (pool_id, slot, total, assigned)
+    SELECT sqlc.arg('pool_id')::int, -pg_backend_pid(), -1, -count(*) FILTER (WHERE lease_id IS NOT NULL)
+    FROM del
+    HAVING count(*) > 0 AND NOT EXISTS (SELECT 1 FROM counted)
+    ON CONFLICT (pool_id, slot) DO UPDATE SET total = k.total + EXCLUDED.total, assigned = k.assigned + EXCLUDED.assigned
 )
 SELECT value FROM del;

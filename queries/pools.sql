@@ -2,7 +2,7 @@
 
 -- name: PutPool :one
 -- Creates the live pool of that name, or replaces its settings; created
--- tells which. A new pool gets its counter slots in the same statement.
+-- tells which. A new pool gets its fixed counter slots in the same statement.
 WITH p AS (
     INSERT INTO pools AS p (name, lease_ttl_ms, keepalive_ttl_ms, max_lease_ttl_ms, max_tokens)
     VALUES (sqlc.arg('name')::text, sqlc.narg('lease_ttl_ms')::bigint, sqlc.narg('keepalive_ttl_ms')::bigint,
@@ -60,7 +60,8 @@ UPDATE pools SET deleted_at = now(), updated_at = now()
 WHERE id = sqlc.arg('pool_id')::int;
 
 -- name: PoolCounts :one
--- Sums one pool's counter slots: constant cost whatever the pool's size.
+-- Sums one pool's counter rows (fixed slots and one per backend that wrote,
+-- folded by the sweep): constant cost whatever the pool's size.
 SELECT COALESCE(sum(total), 0)::bigint AS total, COALESCE(sum(assigned), 0)::bigint AS assigned
 FROM token_counters
 WHERE pool_id = sqlc.arg('pool_id')::int;

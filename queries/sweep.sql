@@ -75,6 +75,30 @@ counted AS (
 )
 SELECT count(*)::int AS removed FROM removed;
 
+-- name: FoldCounterRows :one
+-- Folds the counter rows of backends that have exited (slot -pid with no
+-- such backend left; migration 00030) into the sweeps' row of their pool
+-- (@slot), so that a pool keeps about one row per live connection. A count
+-- moves in one statement, never lost or counted twice: a backend that
+-- starts meanwhile under a folded row's pid either writes the row before
+-- the fold deletes it (its count goes along: the delete returns the row's
+-- last version) or finds it gone and makes a new one.
+WITH gone AS (
+    DELETE FROM token_counters c
+    WHERE c.slot < 0
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = -c.slot)
+    RETURNING c.pool_id, c.total, c.assigned
+),
+folded AS (
+    INSERT INTO token_counters AS k (pool_id, slot, total, assigned)
+    SELECT g.pool_id, sqlc.arg('slot')::smallint, sum(g.total), sum(g.assigned)
+    FROM gone g
+    GROUP BY g.pool_id
+    ON CONFLICT (pool_id, slot) DO UPDATE
+    SET total = k.total + EXCLUDED.total, assigned = k.assigned + EXCLUDED.assigned
+)
+SELECT count(*)::int AS folded FROM gone;
+
 -- name: SweptPools :many
 -- The live pools, for the sweeps, which run per pool (a sweep statement
 -- never reads two pools' rows).

@@ -127,3 +127,78 @@ func TestPoolsMigrationUpgradesInPlace(t *testing.T) {
 		t.Fatalf("default stats after the migration = %+v, want the old counters (3 rows, 1 leased)", s)
 	}
 }
+
+// counterRowsMigration is the version of 00030_counter_rows_per_backend.sql.
+const counterRowsMigration = 30
+
+// The counter rows migration keeps the counts of the fixed slots; writes
+// then count on their backend's row, and migrating down folds those rows
+// back into slot 0 without losing a count.
+func TestCounterRowsMigrationUpgradesInPlace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := emptyDatabaseURL(t)
+	if err := migrate.EnsureDatabase(ctx, dbURL); err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlDB.Close()
+	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var previous int64
+	for _, s := range provider.ListSources() {
+		if s.Version < counterRowsMigration && s.Version > previous {
+			previous = s.Version
+		}
+	}
+	if _, err := provider.UpTo(ctx, previous); err != nil {
+		t.Fatalf("migrate up to %d: %v", previous, err)
+	}
+	// Three tokens, one leased, counted on two of the old random slots.
+	if _, err := sqlDB.ExecContext(ctx, `
+		WITH ins AS (
+		    INSERT INTO tokens (pool_id, value, alive_until, lease_id, lease_ttl, lease_expires_at)
+		    VALUES (1, 'c-free-1', now() + interval '1 hour', NULL, NULL, NULL),
+		           (1, 'c-free-2', now() + interval '1 hour', NULL, NULL, NULL),
+		           (1, 'c-held', now() + interval '1 hour', nextval('lease_id_seq'), interval '1 hour', now() + interval '1 hour')
+		    RETURNING id),
+		a AS (UPDATE token_counters SET total = total + 3 WHERE pool_id = 1 AND slot = 0)
+		UPDATE token_counters SET assigned = assigned + 1 WHERE pool_id = 1 AND slot = 7`); err != nil {
+		t.Fatalf("old data: %v", err)
+	}
+
+	pod := apptest.NewPodOn(t, dbURL, apptest.WithoutSweeper()) // migrates up
+	if got := queryInt(t, pod, `SELECT max(version_id) FROM goose_db_version`); got < counterRowsMigration {
+		t.Fatalf("schema at %d after start-up", got)
+	}
+	if s := pod.Stats(t); s.Total != 3 || s.Assigned != 1 {
+		t.Fatalf("stats after the migration = %+v, want the old counters (3 rows, 1 leased)", s)
+	}
+	l := pod.Assign(t, nil)
+	if s := pod.Stats(t); s.Total != 3 || s.Assigned != 2 {
+		t.Fatalf("stats after an assign = %+v, want 3 rows, 2 leased", s)
+	}
+	if n := queryInt(t, pod, `SELECT count(*) FROM token_counters WHERE slot < 0`); n < 1 {
+		t.Fatal("the assign made no backend counter row")
+	}
+	if n := queryInt(t, pod, `SELECT sum(assigned) FROM token_counters WHERE slot BETWEEN 0 AND 17`); n != 1 {
+		t.Fatalf("the fixed slots count %d leases, want the old 1 (new writes go to backend rows)", n)
+	}
+	pod.Unblock(t, l)
+	pod.Assign(t, nil)
+
+	if _, err := provider.DownTo(ctx, previous); err != nil {
+		t.Fatalf("migrate down to %d: %v", previous, err)
+	}
+	if n := queryInt(t, pod, `SELECT count(*) FROM token_counters WHERE slot < 0`); n != 0 {
+		t.Fatalf("%d backend counter rows left after migrating down", n)
+	}
+	if n := queryInt(t, pod, `SELECT sum(total) * 10 + sum(assigned) FROM token_counters WHERE pool_id = 1`); n != 32 {
+		t.Fatalf("counters after migrating down: total*10 + assigned = %d, want 32 (3 rows, 2 leased)", n)
+	}
+}

@@ -153,7 +153,7 @@ func (s *Service) runAssignBatch(calls []*batchCall[claimReq, Lease]) {
 		}
 		params[i] = db.ClaimBatchParams{
 			PoolID: p[0].req.ref.id, TtlMs: ttls, Holders: holders, Actors: actors,
-			Probe: rand.Float64(), Pod: s.settings.Pod, Slot: randomSlot(),
+			Probe: rand.Float64(), Pod: s.settings.Pod,
 		}
 		metrics.BatchSize(metrics.BatchAssign, len(p))
 	}
@@ -263,7 +263,7 @@ func (s *Service) runUnblockBatch(calls []*batchCall[leaseRef, struct{}]) {
 			for i, a := range as {
 				params[i] = db.ReleaseBatchParams{
 					PoolID: refs[i].id, Tokens: a.tokens, LeaseIds: a.leaseIDs, Actors: a.actors, OwnOnly: a.ownOnly,
-					Pod: s.settings.Pod, Slot: randomSlot(),
+					Pod: s.settings.Pod,
 				}
 			}
 			res := s.batchQ.ReleaseBatch(ctx, params)

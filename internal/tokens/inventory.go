@@ -179,7 +179,7 @@ func (s *Service) Delete(ctx context.Context, pool, token string) error {
 		return err
 	}
 	_, err = s.q.DeleteToken(ctx, db.DeleteTokenParams{
-		PoolID: ref.id, Token: token, Actor: actorArg(callerOf(ctx)), Pod: s.settings.Pod, Slot: randomSlot(),
+		PoolID: ref.id, Token: token, Actor: actorArg(callerOf(ctx)), Pod: s.settings.Pod,
 	})
 	if err != nil {
 		return notFoundIfNoRows(err)

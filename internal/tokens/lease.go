@@ -119,7 +119,6 @@ func (s *Service) claimOnce(ctx context.Context, req claimReq) (Lease, error) {
 		Holder:     holder,
 		Actor:      actorArg(req.caller),
 		Pod:        s.settings.Pod,
-		Slot:       randomSlot(),
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Lease{}, err
@@ -183,7 +182,7 @@ func (s *Service) unblockOne(ctx context.Context, r leaseRef) error {
 	row, err := s.q.ReleaseLease(ctx, db.ReleaseLeaseParams{
 		PoolID: r.ref.id, Token: r.token, LeaseID: r.leaseID,
 		OwnOnly: r.caller.OwnLeasesOnly, Actor: actorArg(r.caller),
-		Pod: s.settings.Pod, Slot: randomSlot(),
+		Pod: s.settings.Pod,
 	})
 	if err != nil {
 		return notFoundIfNoRows(err)

@@ -136,7 +136,7 @@ func (s *Service) PutPool(ctx context.Context, name string, ps PoolSettings) (in
 	}
 	row, err := s.q.PutPool(ctx, db.PutPoolParams{
 		Name: name, LeaseTtlMs: msPtr(ps.LeaseTTL), KeepaliveTtlMs: msPtr(ps.KeepaliveTTL),
-		MaxLeaseTtlMs: msPtr(ps.MaxLeaseTTL), MaxTokens: ps.MaxTokens, Slots: allSlots,
+		MaxLeaseTtlMs: msPtr(ps.MaxLeaseTTL), MaxTokens: ps.MaxTokens, Slots: fixedSlots,
 	})
 	if err != nil {
 		return PoolInfo{}, false, storageError("put pool", err)

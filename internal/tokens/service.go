@@ -2,7 +2,6 @@ package tokens
 
 import (
 	"errors"
-	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,22 +47,25 @@ type Service struct {
 	batchQ     *db.Queries
 }
 
-// counterSlots is the number of rows in token_counters; writes spread over
-// them so that no single row serialises the claim path.
-const counterSlots = 16
+// Counter rows (token_counters, migration 00030): every hot-path write adds
+// to its own backend's row of the pool (slot -pg_backend_pid(), chosen in
+// SQL), so no two transactions ever wait for one counter row; the sweep folds
+// the rows of exited backends (FoldCounterRows). Stats sum a pool's rows.
 
-// growthSlot is the counter row of generate and import alone (migration
-// 00003), for the same reason: growth holds it for its whole transaction.
-const growthSlot int16 = counterSlots + 1
-
-// allSlots is the number of counter rows of each pool: the hot-path slots,
-// the sweeps' and growth's.
-const allSlots = counterSlots + 2
+// fixedSlots is the number of fixed counter rows each pool gets (PutPool):
+// 0..15, the hot-path slots of earlier versions, which pods of the previous
+// version keep writing during a rolling upgrade, then the sweeps' and
+// growth's.
+const fixedSlots = 18
 
 // sweepSlot is the counter row of the sweeps alone (migration 00002): a
-// sweep holds its row locked until it commits, and on a hot-path slot every
-// claim or release batch that drew that slot would wait for it.
-const sweepSlot int16 = counterSlots
+// sweep holds its row locked until it commits. It also takes the folded
+// rows of exited backends.
+const sweepSlot int16 = 16
+
+// growthSlot is the counter row of generate and import alone (migration
+// 00003): growth holds it for its whole transaction.
+const growthSlot int16 = 17
 
 // NewService returns a Service on the connections conns. notifier may be nil.
 func NewService(conns *pgxpool.Pool, settings Settings, notifier ChangeNotifier) *Service {
@@ -77,8 +79,6 @@ func (s *Service) changed() {
 		s.notifier.Changed()
 	}
 }
-
-func randomSlot() int16 { return int16(rand.IntN(counterSlots)) }
 
 func millis(d time.Duration) int64 { return d.Milliseconds() }
 

@@ -51,8 +51,12 @@ func (s *Service) SweepLapsedLeases(ctx context.Context, batchSize int) (Swept, 
 }
 
 // SweepDeadTokens deletes up to batchSize tokens past alive_until in each
-// pool (audit `expired`).
+// pool (audit `expired`). It first folds the counter rows of exited
+// backends (FoldCounterRows).
 func (s *Service) SweepDeadTokens(ctx context.Context, batchSize int) (Swept, error) {
+	if _, err := s.FoldCounterRows(ctx); err != nil {
+		return Swept{}, err
+	}
 	return s.sweepPools(ctx, "sweep dead tokens", func(id int32) (SweptCounts, error) {
 		n, err := s.q.SweepDeadTokens(ctx, db.SweepDeadTokensParams{
 			PoolID: id, BatchSize: int32(batchSize), Pod: s.settings.Pod, Slot: sweepSlot,
@@ -84,4 +88,17 @@ func (s *Service) sweepPools(ctx context.Context, what string, sweep func(poolID
 		s.changed()
 	}
 	return out, nil
+}
+
+// FoldCounterRows moves the counts of the counter rows of backends that have
+// exited into the sweeps' row of their pool, in one statement, and says how
+// many rows it folded. Each backend adds to a counter row of its own
+// (migration 00030); without the fold, every connection ever opened would
+// leave a row behind, and stats would sum ever more rows.
+func (s *Service) FoldCounterRows(ctx context.Context) (int, error) {
+	n, err := s.q.FoldCounterRows(ctx, sweepSlot)
+	if err != nil {
+		return 0, storageError("fold counter rows", err)
+	}
+	return int(n), nil
 }

@@ -27,7 +27,7 @@ const claimReleaseHeader = `-- Reference ceiling of the design's hot path, for p
 -- One cycle = the claim statement (queries/claim.sql, ClaimRandomFree) and
 -- the release statement (queries/lease.sql, ReleaseLease, with the lease id),
 -- back to back, each one statement that also writes its audit row and moves a
--- counter slot. Run against a database migrated by ` + "`tokend migrate`" + ` and
+-- counter row. Run against a database migrated by ` + "`tokend migrate`" + ` and
 -- loaded with tokens: the schema is the service's own.
 --
 -- Generated from queries/ by deploy/bench/tokenbench/claimscript_test.go; do
@@ -40,11 +40,11 @@ const claimReleaseHeader = `-- Reference ceiling of the design's hot path, for p
 var (
 	claimArgs = map[string]string{
 		"pool_id": "1", "probe": ":probe", "lease_ttl_ms": "60000", "holder": "NULL", "actor": "NULL",
-		"pod": "'pgbench'", "slot": ":slot",
+		"pod": "'pgbench'",
 	}
 	releaseArgs = map[string]string{
 		"pool_id": "1", "token": ":value", "lease_id": ":lease_id", "own_only": "false", "actor": "NULL",
-		"pod": "'pgbench'", "slot": ":slot",
+		"pod": "'pgbench'",
 	}
 )
 
@@ -95,9 +95,8 @@ func claimReleaseScriptDefaults(queries string) (string, []string, error) {
 		return "", nil, err
 	}
 	return claimReleaseHeader +
-		"\\set probe random(0, 999999999) / 1000000000.0\n\\set slot random(0, 15)\n" +
+		"\\set probe random(0, 999999999) / 1000000000.0\n" +
 		claim + "\n\\gset\n" +
-		"\\set slot random(0, 15)\n" +
 		release + ";\n", append(d1, d2...), nil
 }
 
