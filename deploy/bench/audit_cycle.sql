@@ -1,0 +1,143 @@
+-- Audit-volume probe, for pgbench -M prepared -f (deploy/bench/auditbytes.sh).
+-- One cycle = assign (queries/claim.sql, ClaimRandomFree), keep-alive with
+-- the lease id (queries/lease.sql, KeepAlive) and unblock (ReleaseLease),
+-- each one statement that writes its audit row. Holder, actor and pod have
+-- typical lengths.
+--
+-- Generated from queries/ by deploy/bench/tokenbench/auditscript_test.go; do
+-- not edit.
+\set probe random(0, 999999999) / 1000000000.0
+\set slot random(0, 15)
+WITH pick AS MATERIALIZED (
+    SELECT t.id, t.lease_id AS prev_lease_id, t.holder AS prev_holder
+    FROM tokens t
+    WHERE t.pool_id = 1::int AND t.id = COALESCE(
+        (SELECT f.id FROM tokens f
+          WHERE f.pool_id = 1::int AND f.lease_id IS NULL
+            AND f.sort_key >= :probe::float8 AND f.alive_until > now()
+          ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED),
+        (SELECT f.id FROM tokens f
+          WHERE f.pool_id = 1::int AND f.lease_id IS NULL
+            AND f.sort_key < :probe::float8 AND f.alive_until > now()
+          ORDER BY f.sort_key LIMIT 1 FOR UPDATE SKIP LOCKED),
+        (SELECT l.id FROM tokens l
+          WHERE l.pool_id = 1::int AND l.lease_id IS NOT NULL AND l.alive_until > now()
+            AND l.lease_expires_at <= LEAST(now(), COALESCE(
+                      (SELECT w.lease_expires_at FROM tokens w
+                        WHERE w.pool_id = 1::int AND w.lease_id IS NOT NULL
+                          AND w.lease_expires_at <= now()
+                        ORDER BY w.lease_expires_at OFFSET 255 LIMIT 1), now()))
+          ORDER BY l.lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED))
+),
+claimed AS (
+    UPDATE tokens t
+    SET lease_id = nextval('lease_id_seq'),
+        lease_ttl = 60000::bigint * interval '1 millisecond',
+        lease_expires_at = clock_timestamp() + 60000::bigint * interval '1 millisecond',
+        holder = 'ci-runner-0042'::text,
+        lease_actor = 'ci-pipeline'::text,
+        -- A lapsed lease ends first (released), then the new one starts.
+        version = t.version + CASE WHEN pick.prev_lease_id IS NULL THEN 1 ELSE 2 END
+    FROM pick
+    WHERE t.pool_id = 1::int AND t.id = pick.id
+    RETURNING t.id, t.value, t.lease_id, t.lease_expires_at, t.alive_until, t.holder, t.version,
+              pick.prev_lease_id, pick.prev_holder
+),
+audit AS (
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
+    SELECT 1::int, 'released', c.id, c.value, c.prev_lease_id, c.prev_holder,
+           'tokend-7c9f5d8b6-x2k4q-1'::text, c.version - 1, NULL
+      FROM claimed c WHERE c.prev_lease_id IS NOT NULL
+    UNION ALL
+    SELECT 1::int, 'assigned', c.id, c.value, c.lease_id, c.holder,
+           'tokend-7c9f5d8b6-x2k4q-1'::text, c.version, 'ci-pipeline'::text
+      FROM claimed c
+),
+counted AS (
+    UPDATE token_counters
+    SET assigned = assigned + 1
+    WHERE pool_id = 1::int AND slot = :slot::smallint
+      AND EXISTS (SELECT 1 FROM claimed WHERE prev_lease_id IS NULL)
+)
+SELECT c.value, c.lease_id::bigint AS lease_id, c.lease_expires_at::timestamptz AS lease_expires_at,
+       c.alive_until, c.holder
+FROM claimed c
+\gset
+WITH cur AS MATERIALIZED (
+    SELECT t.id, t.value, t.lease_id, t.lease_ttl, t.holder,
+           (t.lease_id IS NOT NULL AND t.lease_expires_at > now()) AS has_live_lease,
+           (true::boolean AND t.lease_id IS NOT NULL AND t.lease_expires_at > now()
+            AND t.lease_actor IS DISTINCT FROM 'ci-pipeline'::text) AS forbidden
+    FROM tokens t
+    WHERE t.pool_id = 1::int AND t.value = :value::text
+      AND t.alive_until > now()
+    FOR UPDATE
+),
+-- One reading of the clock, taken once cur holds its rows' locks (reading
+-- cur first orders it after them): both deadlines of a row count from it.
+clk AS MATERIALIZED (
+    SELECT clock_timestamp() AS at FROM cur LIMIT 1
+),
+kept AS (
+    -- Deadlines count from clock_timestamp(), after cur's row lock was
+    -- granted (it may have waited); a lease that lapsed meanwhile is not
+    -- renewed.
+    UPDATE tokens t
+    SET alive_until = c.at + 86400000::bigint * interval '1 millisecond',
+        lease_expires_at = CASE WHEN :lease_id::bigint IS NULL THEN t.lease_expires_at
+                                ELSE c.at + cur.lease_ttl END,
+        version = t.version + 1
+    FROM cur, clk c
+    WHERE t.pool_id = 1::int AND t.id = cur.id AND NOT cur.forbidden
+      AND (:lease_id::bigint IS NULL
+           OR (t.lease_id = :lease_id::bigint AND t.lease_expires_at > c.at))
+    RETURNING t.id, t.alive_until, t.lease_expires_at, t.version,
+              (t.lease_id IS NOT NULL AND t.lease_expires_at > c.at) AS live
+),
+audit AS (
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
+    SELECT 1::int, 'kept_alive', cur.id, cur.value,
+           CASE WHEN :lease_id::bigint IS NOT NULL THEN cur.lease_id END,
+           CASE WHEN :lease_id::bigint IS NOT NULL THEN cur.holder END,
+           'tokend-7c9f5d8b6-x2k4q-1'::text, k.version, 'ci-pipeline'::text
+    FROM cur JOIN kept k ON k.id = cur.id
+)
+SELECT cur.value, cur.lease_id, COALESCE(k.live, cur.has_live_lease)::boolean AS has_live_lease, cur.holder,
+       cur.forbidden::boolean AS forbidden, (k.id IS NOT NULL)::boolean AS updated,
+       k.alive_until, k.lease_expires_at
+FROM cur LEFT JOIN kept k ON k.id = cur.id;
+\set slot random(0, 15)
+WITH cur AS MATERIALIZED (
+    SELECT t.id, t.value, t.lease_id, t.holder,
+           (t.lease_id IS NOT NULL AND t.lease_expires_at > now()) AS has_live_lease,
+           (true::boolean AND t.lease_id IS NOT NULL AND t.lease_expires_at > now()
+            AND t.lease_actor IS DISTINCT FROM 'ci-pipeline'::text) AS forbidden
+    FROM tokens t
+    WHERE t.pool_id = 1::int AND t.value = :value::text
+      AND t.alive_until > now()
+    FOR UPDATE
+),
+released AS (
+    UPDATE tokens t
+    SET lease_id = NULL, lease_ttl = NULL, lease_expires_at = NULL, holder = NULL, lease_actor = NULL,
+        sort_key = random(), version = t.version + 1
+    FROM cur
+    WHERE t.pool_id = 1::int AND t.id = cur.id AND cur.has_live_lease AND NOT cur.forbidden
+      AND (:lease_id::bigint IS NULL OR cur.lease_id = :lease_id::bigint)
+    RETURNING t.id, t.version
+),
+audit AS (
+    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
+    SELECT 1::int, 'unblocked', cur.id, cur.value, cur.lease_id, cur.holder,
+           'tokend-7c9f5d8b6-x2k4q-1'::text, r.version, 'ci-pipeline'::text
+    FROM cur JOIN released r ON r.id = cur.id
+),
+counted AS (
+    UPDATE token_counters
+    SET assigned = assigned - 1
+    WHERE pool_id = 1::int AND slot = :slot::smallint
+      AND EXISTS (SELECT 1 FROM released)
+)
+SELECT cur.lease_id, cur.has_live_lease::boolean AS has_live_lease, cur.forbidden::boolean AS forbidden,
+       EXISTS (SELECT 1 FROM released) AS released
+FROM cur;
