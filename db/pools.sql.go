@@ -222,8 +222,8 @@ WITH removed AS (
     RETURNING t.id, t.value, t.lease_id, t.holder, t.version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
-    SELECT $1::int, 'expired', id, value, lease_id, holder, $2::text, version + 1
+    INSERT INTO token_log (pool_id, kind, token_id, token, lease_id, holder, pod_id, version)
+    SELECT $1::int, 'e', id, value, lease_id, holder, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $2::text), audit_name_id($2::text)), version + 1
     FROM removed
 )
 SELECT count(*)::int AS removed FROM removed

@@ -44,13 +44,14 @@ claimed AS (
               pick.prev_lease_id, pick.prev_holder
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT 1::int, 'released', c.id, c.value, c.prev_lease_id, c.prev_holder,
-           'tokend-7c9f5d8b6-x2k4q-1'::text, c.version - 1, NULL
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT 1::int, 'r', c.id, c.prev_lease_id, c.prev_holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = 'tokend-7c9f5d8b6-x2k4q-1'::text), audit_name_id('tokend-7c9f5d8b6-x2k4q-1'::text)), c.version - 1, NULL
       FROM claimed c WHERE c.prev_lease_id IS NOT NULL
     UNION ALL
-    SELECT 1::int, 'assigned', c.id, c.value, c.lease_id, c.holder,
-           'tokend-7c9f5d8b6-x2k4q-1'::text, c.version, 'ci-pipeline'::text
+    SELECT 1::int, 'a', c.id, c.lease_id, c.holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = 'tokend-7c9f5d8b6-x2k4q-1'::text), audit_name_id('tokend-7c9f5d8b6-x2k4q-1'::text)), c.version,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = 'ci-pipeline'::text), audit_name_id('ci-pipeline'::text))
       FROM claimed c
 ),
 counted AS (
@@ -95,11 +96,12 @@ kept AS (
               (t.lease_id IS NOT NULL AND t.lease_expires_at > c.at) AS live
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT 1::int, 'kept_alive', cur.id, cur.value,
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT 1::int, 'k', cur.id,
            CASE WHEN :lease_id::bigint IS NOT NULL THEN cur.lease_id END,
            CASE WHEN :lease_id::bigint IS NOT NULL THEN cur.holder END,
-           'tokend-7c9f5d8b6-x2k4q-1'::text, k.version, 'ci-pipeline'::text
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = 'tokend-7c9f5d8b6-x2k4q-1'::text), audit_name_id('tokend-7c9f5d8b6-x2k4q-1'::text)), k.version,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = 'ci-pipeline'::text), audit_name_id('ci-pipeline'::text))
     FROM cur JOIN kept k ON k.id = cur.id
 )
 SELECT cur.value, cur.lease_id, COALESCE(k.live, cur.has_live_lease)::boolean AS has_live_lease, cur.holder,
@@ -127,9 +129,10 @@ released AS (
     RETURNING t.id, t.version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT 1::int, 'unblocked', cur.id, cur.value, cur.lease_id, cur.holder,
-           'tokend-7c9f5d8b6-x2k4q-1'::text, r.version, 'ci-pipeline'::text
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT 1::int, 'u', cur.id, cur.lease_id, cur.holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = 'tokend-7c9f5d8b6-x2k4q-1'::text), audit_name_id('tokend-7c9f5d8b6-x2k4q-1'::text)), r.version,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = 'ci-pipeline'::text), audit_name_id('ci-pipeline'::text))
     FROM cur JOIN released r ON r.id = cur.id
 ),
 counted AS (

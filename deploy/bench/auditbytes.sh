@@ -39,8 +39,8 @@ if [ "$warmup" -gt 0 ]; then run "$warmup"; fi
 # with their TOAST tables and TOAST indexes.
 rels="
 WITH RECURSIVE parts AS (
-    SELECT relid FROM pg_partition_tree('token_events')
-    UNION SELECT indexrelid FROM pg_index WHERE indrelid IN (SELECT relid FROM pg_partition_tree('token_events'))
+    SELECT relid FROM pg_partition_tree(COALESCE(to_regclass('token_log'), to_regclass('token_events')))
+    UNION SELECT indexrelid FROM pg_index WHERE indrelid IN (SELECT relid FROM pg_partition_tree(COALESCE(to_regclass('token_log'), to_regclass('token_events'))))
 ), r AS (
     SELECT relid FROM parts
     UNION SELECT c.reltoastrelid FROM pg_class c JOIN parts p ON p.relid = c.oid WHERE c.reltoastrelid <> 0
