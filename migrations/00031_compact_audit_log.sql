@@ -12,8 +12,14 @@
 --     that is gone has its ending row, which is the last of its rows, so
 --     whatever retention keeps of a token stays resolvable;
 --   - the per-token index is (token_id, at), a fixed 24-byte entry, instead
---     of (token, at) with the value in every entry; two partial indexes
---     find values on the few rows that carry one.
+--     of (token, at) with the value in every entry, and only on partitions
+--     whose day is over: the upkeep job builds it once the day has ended
+--     (tokens.MaintainEventPartitions), in one sorted pass. On the day's
+--     partition every insert into it landed on a random page, a WAL record
+--     and, the first time a page changed after a checkpoint, a full-page
+--     image of it: the largest share of the log's WAL. Questions about one
+--     token today read the day's partition (docs/AUDIT.md).
+--     Two partial indexes find values on the few rows that carry one.
 -- The table is token_log; token_events becomes a view with the columns and
 -- words of before (kind as text, token, pod and actor as names), so the
 -- queries of README.md and docs/AUDIT.md keep working, and an INSTEAD OF
@@ -74,9 +80,9 @@ CREATE TABLE token_log (
 ALTER SEQUENCE token_events_id_seq OWNED BY NONE;
 ALTER SEQUENCE token_events_id_seq OWNED BY token_log.id;
 
--- The change log's read order, and one token's history.
+-- The change log's read order. One token's history, (token_id, at), is
+-- indexed per partition, on the days that are over (below).
 CREATE INDEX token_log_xid_id ON token_log (xid, id);
-CREATE INDEX token_log_token_id_at ON token_log (token_id, at);
 -- Values on the rows that carry one: a value's token ids, a gone token's value.
 CREATE INDEX token_log_token ON token_log (token) WHERE token IS NOT NULL;
 CREATE INDEX token_log_value_of ON token_log (token_id) INCLUDE (token) WHERE token IS NOT NULL;
@@ -123,6 +129,25 @@ JOIN audit_names pn ON pn.name = e.pod
 LEFT JOIN audit_names an ON an.name = e.actor;
 
 DROP TABLE token_events;
+
+-- The per-token index of the days that are over, and of the default
+-- partition (rows outside every daily partition, normally none).
+-- +goose StatementBegin
+DO $$
+DECLARE
+    part record;
+BEGIN
+    FOR part IN
+        SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'token_log'::regclass
+          AND (c.relname = 'token_log_default'
+               OR (c.relname ~ '^token_log_[0-9]{8}$'
+                   AND to_date(substr(c.relname, 11), 'YYYYMMDD') < (now() AT TIME ZONE 'UTC')::date))
+    LOOP
+        EXECUTE format('CREATE INDEX %I ON %I (token_id, at)', part.relname || '_token_id_at', part.relname);
+    END LOOP;
+END $$;
+-- +goose StatementEnd
 
 -- The log as operators read it: the words, the value, the names. Filtering
 -- on token is a filter on a resolved value (docs/AUDIT.md shows the indexed
