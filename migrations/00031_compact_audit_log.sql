@@ -176,7 +176,8 @@ SELECT t.id AS token_id, t.pool_id, t.value FROM tokens t
 UNION ALL
 SELECT e.token_id, e.pool_id, e.token FROM token_log e WHERE e.token IS NOT NULL AND e.kind IN ('d', 'e');
 
--- Inserts of the old shape.
+-- Inserts of the old shape. They keep the value they give (a hand-written
+-- row may name a token that never was a row of tokens).
 -- +goose StatementBegin
 CREATE FUNCTION token_events_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -187,8 +188,7 @@ BEGIN
             CASE NEW.kind WHEN 'generated' THEN 'g' WHEN 'imported' THEN 'i' WHEN 'assigned' THEN 'a'
                           WHEN 'unblocked' THEN 'u' WHEN 'released' THEN 'r' WHEN 'kept_alive' THEN 'k'
                           WHEN 'deleted' THEN 'd' WHEN 'expired' THEN 'e' END::"char",
-            NEW.holder,
-            CASE WHEN NEW.kind IN ('generated', 'imported', 'deleted', 'expired') THEN NEW.token END);
+            NEW.holder, NEW.token);
     RETURN NEW;
 END;
 $$;

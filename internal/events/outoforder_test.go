@@ -26,12 +26,14 @@ func startBus(t *testing.T, cfg events.Config) (*events.Bus, *pgxpool.Pool) {
 }
 
 // insertEvent writes one change-log row in tx, as the service's statements
-// do, and returns its position.
+// do, and returns its position. The token id is the value's (the reader
+// tells tokens apart by id).
 func insertEvent(t *testing.T, tx pgx.Tx, token string) events.Position {
 	t.Helper()
 	var p events.Position
 	err := tx.QueryRow(context.Background(),
-		`INSERT INTO token_events (pool_id, kind, token_id, token, pod) VALUES (1, 'generated', 0, $1, 'test') RETURNING xid, id`,
+		`INSERT INTO token_events (pool_id, kind, token_id, token, pod)
+		 VALUES (1, 'generated', ('x' || left(md5($1), 15))::bit(60)::bigint, $1, 'test') RETURNING xid, id`,
 		token).Scan(&p.Xid, &p.ID)
 	if err != nil {
 		t.Fatal(err)
