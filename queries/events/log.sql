@@ -10,6 +10,10 @@
 -- back or past the limit) that changed their token before a row of the chunk
 -- (a smaller id): the reader withholds that row until they can be delivered
 -- first (internal/events/order.go). horizon is the read's horizon.
+-- A row without a value (migration 00031) takes its token's: from tokens by
+-- key while the token lives, else from the token's ending row (it is gone,
+-- and that row committed with its removal, so this snapshot sees it). Each
+-- lookup is a scalar subquery, an index probe per row that needs it.
 WITH chunk AS MATERIALIZED (
     SELECT e.id, e.xid, e.at, e.kind, e.token_id, e.token, e.lease_id, e.holder, e.pool_id, e.version, e.actor_id
     FROM token_log e
@@ -39,14 +43,14 @@ SELECT f.id, f.xid, f.at,
        (CASE f.kind WHEN 'g' THEN 'generated' WHEN 'i' THEN 'imported' WHEN 'a' THEN 'assigned'
                     WHEN 'u' THEN 'unblocked' WHEN 'r' THEN 'released' WHEN 'k' THEN 'kept_alive'
                     WHEN 'd' THEN 'deleted' ELSE 'expired' END)::text AS kind,
-       COALESCE(f.token, t.value,
+       COALESCE(f.token,
+                (SELECT t.value FROM tokens t WHERE t.pool_id = f.pool_id AND t.id = f.token_id),
                 (SELECT v.token FROM token_log v WHERE v.token_id = f.token_id AND v.token IS NOT NULL LIMIT 1),
                 '')::text AS token,
        f.lease_id, f.holder, p.name AS pool, f.version, n.name AS actor, f.ahead,
        pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
 FROM found f
 JOIN pools p ON p.id = f.pool_id
-LEFT JOIN tokens t ON f.token IS NULL AND t.pool_id = f.pool_id AND t.id = f.token_id
 LEFT JOIN audit_names n ON n.id = f.actor_id
 ORDER BY f.ahead, f.xid, f.id;
 
@@ -88,13 +92,13 @@ SELECT f.id, f.xid, f.at,
        (CASE f.kind WHEN 'g' THEN 'generated' WHEN 'i' THEN 'imported' WHEN 'a' THEN 'assigned'
                     WHEN 'u' THEN 'unblocked' WHEN 'r' THEN 'released' WHEN 'k' THEN 'kept_alive'
                     WHEN 'd' THEN 'deleted' ELSE 'expired' END)::text AS kind,
-       COALESCE(f.token, t.value,
+       COALESCE(f.token,
+                (SELECT t.value FROM tokens t WHERE t.pool_id = f.pool_id AND t.id = f.token_id),
                 (SELECT v.token FROM token_log v WHERE v.token_id = f.token_id AND v.token IS NOT NULL LIMIT 1),
                 '')::text AS token,
        f.lease_id, f.holder, p.name AS pool, f.version, n.name AS actor, f.ahead
 FROM found f
 JOIN pools p ON p.id = f.pool_id
-LEFT JOIN tokens t ON f.token IS NULL AND t.pool_id = f.pool_id AND t.id = f.token_id
 LEFT JOIN audit_names n ON n.id = f.actor_id
 ORDER BY f.ahead, f.xid, f.id;
 
