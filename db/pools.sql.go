@@ -215,6 +215,19 @@ func (q *Queries) PutPool(ctx context.Context, arg PutPoolParams) (PutPoolRow, e
 	return i, err
 }
 
+const registerAuditName = `-- name: RegisterAuditName :exec
+SELECT audit_name_id($1::text)
+`
+
+// Adds a pod's name to the audit log's dictionary (migration 00031) in a
+// transaction of its own, at start-up: a name that a hot statement adds on
+// first use makes concurrent statements that need it wait for that
+// statement's transaction.
+func (q *Queries) RegisterAuditName(ctx context.Context, name string) error {
+	_, err := q.db.Exec(ctx, registerAuditName, name)
+	return err
+}
+
 const removePoolDeadTokens = `-- name: RemovePoolDeadTokens :one
 WITH removed AS (
     DELETE FROM tokens t

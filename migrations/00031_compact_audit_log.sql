@@ -115,8 +115,12 @@ BEGIN
 END $$;
 -- +goose StatementEnd
 
+-- The names of the log, and the API keys' (an actor's name added by a hot
+-- statement on first use makes concurrent statements that need it wait for
+-- that statement's transaction; pods add their own at start-up).
 INSERT INTO audit_names (name)
-SELECT pod FROM token_events UNION SELECT actor FROM token_events WHERE actor IS NOT NULL;
+SELECT pod FROM token_events UNION SELECT actor FROM token_events WHERE actor IS NOT NULL
+UNION SELECT name FROM api_keys;
 
 INSERT INTO token_log (id, xid, at, token_id, lease_id, version, pool_id, pod_id, actor_id, kind, holder, token)
 SELECT e.id, e.xid, e.at, e.token_id, e.lease_id, e.version, e.pool_id, pn.id, an.id,

@@ -80,3 +80,10 @@ audit AS (
     FROM removed
 )
 SELECT count(*)::int AS removed FROM removed;
+
+-- name: RegisterAuditName :exec
+-- Adds a pod's name to the audit log's dictionary (migration 00031) in a
+-- transaction of its own, at start-up: a name that a hot statement adds on
+-- first use makes concurrent statements that need it wait for that
+-- statement's transaction.
+SELECT audit_name_id(sqlc.arg('name')::text);
