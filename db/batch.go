@@ -76,13 +76,13 @@ claimed AS (
               t.version, req.actor, pick.prev_lease_id, pick.prev_holder
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT $4::int, 'released', c.id, c.value, c.prev_lease_id, c.prev_holder,
-           $6::text, c.version - 1, NULL
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT $4::int, 'r', c.id, c.prev_lease_id, c.prev_holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $6::text), audit_name_id($6::text)), c.version - 1, NULL
       FROM claimed c WHERE c.prev_lease_id IS NOT NULL
     UNION ALL
-    SELECT $4::int, 'assigned', c.id, c.value, c.lease_id, c.holder,
-           $6::text, c.version, c.actor
+    SELECT $4::int, 'a', c.id, c.lease_id, c.holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $6::text), audit_name_id($6::text)), c.version, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = c.actor), audit_name_id(c.actor))
       FROM claimed c
 ),
 counted AS (
@@ -242,11 +242,11 @@ kept AS (
               (t.lease_id IS NOT NULL AND t.lease_expires_at > c.at) AS live
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT $5::int, 'kept_alive', cur.id, cur.value,
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT $5::int, 'k', cur.id,
            CASE WHEN cur.want IS NOT NULL THEN cur.lease_id END,
            CASE WHEN cur.want IS NOT NULL THEN cur.holder END,
-           $7::text, k.version, cur.actor
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $7::text), audit_name_id($7::text)), k.version, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = cur.actor), audit_name_id(cur.actor))
     FROM cur JOIN kept k ON k.ord = cur.ord
 )
 SELECT cur.ord::bigint AS ord, cur.value, cur.lease_id,
@@ -386,9 +386,9 @@ released AS (
     RETURNING cur.ord, t.id, cur.value, cur.lease_id, cur.holder, cur.actor, t.version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT $5::int, 'unblocked', r.id, r.value, r.lease_id, r.holder,
-           $6::text, r.version, r.actor
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT $5::int, 'u', r.id, r.lease_id, r.holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $6::text), audit_name_id($6::text)), r.version, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = r.actor), audit_name_id(r.actor))
     FROM released r
 ),
 counted AS (

@@ -54,13 +54,14 @@ claimed AS (
               pick.prev_lease_id, pick.prev_holder
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT $1::int, 'released', c.id, c.value, c.prev_lease_id, c.prev_holder,
-           $6::text, c.version - 1, NULL
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT $1::int, 'r', c.id, c.prev_lease_id, c.prev_holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $6::text), audit_name_id($6::text)), c.version - 1, NULL
       FROM claimed c WHERE c.prev_lease_id IS NOT NULL
     UNION ALL
-    SELECT $1::int, 'assigned', c.id, c.value, c.lease_id, c.holder,
-           $6::text, c.version, $5::text
+    SELECT $1::int, 'a', c.id, c.lease_id, c.holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $6::text), audit_name_id($6::text)), c.version,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $5::text), audit_name_id($5::text))
       FROM claimed c
 ),
 counted AS (

@@ -16,9 +16,9 @@ WITH del AS (
     RETURNING id, value, lease_id, holder, version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT $1::int, 'deleted', id, value, lease_id, holder, $3::text,
-           version + 1, $4::text
+    INSERT INTO token_log (pool_id, kind, token_id, token, lease_id, holder, pod_id, version, actor_id)
+    SELECT $1::int, 'd', id, value, lease_id, holder, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $3::text), audit_name_id($3::text)),
+           version + 1, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $4::text), audit_name_id($4::text))
     FROM del
 ),
 counted AS (
@@ -71,9 +71,10 @@ WITH ins AS (
     RETURNING id, value, version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, pod, version, actor)
-    SELECT $1::int, CASE WHEN $2::boolean THEN 'imported' ELSE 'generated' END,
-           id, value, $5::text, version, $6::text
+    INSERT INTO token_log (pool_id, kind, token_id, token, pod_id, version, actor_id)
+    SELECT $1::int, CASE WHEN $2::boolean THEN 'i' ELSE 'g' END::"char",
+           id, value, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $5::text), audit_name_id($5::text)), version,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $6::text), audit_name_id($6::text))
     FROM ins
 ),
 counted AS (
@@ -198,8 +199,8 @@ WITH dead AS (
     RETURNING id, value, lease_id, holder, version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
-    SELECT $1::int, 'expired', id, value, lease_id, holder, $4::text, version + 1
+    INSERT INTO token_log (pool_id, kind, token_id, token, lease_id, holder, pod_id, version)
+    SELECT $1::int, 'e', id, value, lease_id, holder, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $4::text), audit_name_id($4::text)), version + 1
     FROM dead
 )
 UPDATE token_counters

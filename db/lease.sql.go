@@ -41,11 +41,12 @@ kept AS (
               (t.lease_id IS NOT NULL AND t.lease_expires_at > c.at) AS live
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT $3::int, 'kept_alive', cur.id, cur.value,
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT $3::int, 'k', cur.id,
            CASE WHEN $6::bigint IS NOT NULL THEN cur.lease_id END,
            CASE WHEN $6::bigint IS NOT NULL THEN cur.holder END,
-           $7::text, k.version, $2::text
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $7::text), audit_name_id($7::text)), k.version,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $2::text), audit_name_id($2::text))
     FROM cur JOIN kept k ON k.id = cur.id
 )
 SELECT cur.value, cur.lease_id, COALESCE(k.live, cur.has_live_lease)::boolean AS has_live_lease, cur.holder,
@@ -128,9 +129,10 @@ released AS (
     RETURNING t.id, t.version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT $3::int, 'unblocked', cur.id, cur.value, cur.lease_id, cur.holder,
-           $6::text, r.version, $2::text
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT $3::int, 'u', cur.id, cur.lease_id, cur.holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $6::text), audit_name_id($6::text)), r.version,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $2::text), audit_name_id($2::text))
     FROM cur JOIN released r ON r.id = cur.id
 ),
 counted AS (

@@ -216,6 +216,19 @@ func (q *Queries) PutPool(ctx context.Context, arg PutPoolParams) (PutPoolRow, e
 	return i, err
 }
 
+const registerAuditName = `-- name: RegisterAuditName :exec
+SELECT audit_name_id($1::text)
+`
+
+// Adds a pod's name to the audit log's dictionary (migration 00031) in a
+// transaction of its own, at start-up: a name that a hot statement adds on
+// first use makes concurrent statements that need it wait for that
+// statement's transaction.
+func (q *Queries) RegisterAuditName(ctx context.Context, name string) error {
+	_, err := q.db.Exec(ctx, registerAuditName, name)
+	return err
+}
+
 const removePoolDeadTokens = `-- name: RemovePoolDeadTokens :one
 WITH removed AS (
     DELETE FROM tokens t
@@ -223,8 +236,8 @@ WITH removed AS (
     RETURNING t.id, t.value, t.lease_id, t.holder, t.version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
-    SELECT $1::int, 'expired', id, value, lease_id, holder, $2::text, version + 1
+    INSERT INTO token_log (pool_id, kind, token_id, token, lease_id, holder, pod_id, version)
+    SELECT $1::int, 'e', id, value, lease_id, holder, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $2::text), audit_name_id($2::text)), version + 1
     FROM removed
 )
 SELECT count(*)::int AS removed FROM removed

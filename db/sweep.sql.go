@@ -57,8 +57,8 @@ removed AS (
     RETURNING t.id, t.value, t.lease_id, t.holder, t.version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
-    SELECT $1::int, 'expired', id, value, lease_id, holder, $3::text, version + 1
+    INSERT INTO token_log (pool_id, kind, token_id, token, lease_id, holder, pod_id, version)
+    SELECT $1::int, 'e', id, value, lease_id, holder, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $3::text), audit_name_id($3::text)), version + 1
     FROM removed
 ),
 counted AS (
@@ -118,11 +118,11 @@ removed AS (
     RETURNING t.id, t.value, t.lease_id, t.holder, t.version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
-    SELECT $1::int, 'released', f.id, f.value, f.lease_id, f.holder, $3::text, f.version
+    INSERT INTO token_log (pool_id, kind, token_id, token, lease_id, holder, pod_id, version)
+    SELECT $1::int, 'r', f.id, NULL, f.lease_id, f.holder, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $3::text), audit_name_id($3::text)), f.version
     FROM freed f
     UNION ALL
-    SELECT $1::int, 'expired', r.id, r.value, r.lease_id, r.holder, $3::text, r.version + 1
+    SELECT $1::int, 'e', r.id, r.value, r.lease_id, r.holder, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = $3::text), audit_name_id($3::text)), r.version + 1
     FROM removed r
 ),
 counted AS (

@@ -73,13 +73,13 @@ claimed AS (
               t.version, req.actor, pick.prev_lease_id, pick.prev_holder
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT sqlc.arg('pool_id')::int, 'released', c.id, c.value, c.prev_lease_id, c.prev_holder,
-           sqlc.arg('pod')::text, c.version - 1, NULL
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT sqlc.arg('pool_id')::int, 'r', c.id, c.prev_lease_id, c.prev_holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), c.version - 1, NULL
       FROM claimed c WHERE c.prev_lease_id IS NOT NULL
     UNION ALL
-    SELECT sqlc.arg('pool_id')::int, 'assigned', c.id, c.value, c.lease_id, c.holder,
-           sqlc.arg('pod')::text, c.version, c.actor
+    SELECT sqlc.arg('pool_id')::int, 'a', c.id, c.lease_id, c.holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), c.version, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = c.actor), audit_name_id(c.actor))
       FROM claimed c
 ),
 counted AS (
@@ -139,9 +139,9 @@ released AS (
     RETURNING cur.ord, t.id, cur.value, cur.lease_id, cur.holder, cur.actor, t.version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT sqlc.arg('pool_id')::int, 'unblocked', r.id, r.value, r.lease_id, r.holder,
-           sqlc.arg('pod')::text, r.version, r.actor
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT sqlc.arg('pool_id')::int, 'u', r.id, r.lease_id, r.holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), r.version, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = r.actor), audit_name_id(r.actor))
     FROM released r
 ),
 counted AS (
@@ -214,11 +214,11 @@ kept AS (
               (t.lease_id IS NOT NULL AND t.lease_expires_at > c.at) AS live
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT sqlc.arg('pool_id')::int, 'kept_alive', cur.id, cur.value,
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT sqlc.arg('pool_id')::int, 'k', cur.id,
            CASE WHEN cur.want IS NOT NULL THEN cur.lease_id END,
            CASE WHEN cur.want IS NOT NULL THEN cur.holder END,
-           sqlc.arg('pod')::text, k.version, cur.actor
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), k.version, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = cur.actor), audit_name_id(cur.actor))
     FROM cur JOIN kept k ON k.ord = cur.ord
 )
 SELECT cur.ord::bigint AS ord, cur.value, cur.lease_id,

@@ -53,13 +53,14 @@ claimed AS (
               pick.prev_lease_id, pick.prev_holder
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT sqlc.arg('pool_id')::int, 'released', c.id, c.value, c.prev_lease_id, c.prev_holder,
-           sqlc.arg('pod')::text, c.version - 1, NULL
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT sqlc.arg('pool_id')::int, 'r', c.id, c.prev_lease_id, c.prev_holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), c.version - 1, NULL
       FROM claimed c WHERE c.prev_lease_id IS NOT NULL
     UNION ALL
-    SELECT sqlc.arg('pool_id')::int, 'assigned', c.id, c.value, c.lease_id, c.holder,
-           sqlc.arg('pod')::text, c.version, sqlc.narg('actor')::text
+    SELECT sqlc.arg('pool_id')::int, 'a', c.id, c.lease_id, c.holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), c.version,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.narg('actor')::text), audit_name_id(sqlc.narg('actor')::text))
       FROM claimed c
 ),
 counted AS (

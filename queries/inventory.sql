@@ -34,9 +34,10 @@ WITH ins AS (
     RETURNING id, value, version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, pod, version, actor)
-    SELECT sqlc.arg('pool_id')::int, CASE WHEN sqlc.arg('imported')::boolean THEN 'imported' ELSE 'generated' END,
-           id, value, sqlc.arg('pod')::text, version, sqlc.narg('actor')::text
+    INSERT INTO token_log (pool_id, kind, token_id, token, pod_id, version, actor_id)
+    SELECT sqlc.arg('pool_id')::int, CASE WHEN sqlc.arg('imported')::boolean THEN 'i' ELSE 'g' END::"char",
+           id, value, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), version,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.narg('actor')::text), audit_name_id(sqlc.narg('actor')::text))
     FROM ins
 ),
 counted AS (
@@ -57,8 +58,8 @@ WITH dead AS (
     RETURNING id, value, lease_id, holder, version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
-    SELECT sqlc.arg('pool_id')::int, 'expired', id, value, lease_id, holder, sqlc.arg('pod')::text, version + 1
+    INSERT INTO token_log (pool_id, kind, token_id, token, lease_id, holder, pod_id, version)
+    SELECT sqlc.arg('pool_id')::int, 'e', id, value, lease_id, holder, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), version + 1
     FROM dead
 )
 UPDATE token_counters
@@ -74,9 +75,9 @@ WITH del AS (
     RETURNING id, value, lease_id, holder, version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT sqlc.arg('pool_id')::int, 'deleted', id, value, lease_id, holder, sqlc.arg('pod')::text,
-           version + 1, sqlc.narg('actor')::text
+    INSERT INTO token_log (pool_id, kind, token_id, token, lease_id, holder, pod_id, version, actor_id)
+    SELECT sqlc.arg('pool_id')::int, 'd', id, value, lease_id, holder, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)),
+           version + 1, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.narg('actor')::text), audit_name_id(sqlc.narg('actor')::text))
     FROM del
 ),
 counted AS (

@@ -26,9 +26,10 @@ released AS (
     RETURNING t.id, t.version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT sqlc.arg('pool_id')::int, 'unblocked', cur.id, cur.value, cur.lease_id, cur.holder,
-           sqlc.arg('pod')::text, r.version, sqlc.narg('actor')::text
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT sqlc.arg('pool_id')::int, 'u', cur.id, cur.lease_id, cur.holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), r.version,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.narg('actor')::text), audit_name_id(sqlc.narg('actor')::text))
     FROM cur JOIN released r ON r.id = cur.id
 ),
 counted AS (
@@ -88,11 +89,12 @@ kept AS (
               (t.lease_id IS NOT NULL AND t.lease_expires_at > c.at) AS live
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT sqlc.arg('pool_id')::int, 'kept_alive', cur.id, cur.value,
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT sqlc.arg('pool_id')::int, 'k', cur.id,
            CASE WHEN sqlc.narg('lease_id')::bigint IS NOT NULL THEN cur.lease_id END,
            CASE WHEN sqlc.narg('lease_id')::bigint IS NOT NULL THEN cur.holder END,
-           sqlc.arg('pod')::text, k.version, sqlc.narg('actor')::text
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), k.version,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.narg('actor')::text), audit_name_id(sqlc.narg('actor')::text))
     FROM cur JOIN kept k ON k.id = cur.id
 )
 SELECT cur.value, cur.lease_id, COALESCE(k.live, cur.has_live_lease)::boolean AS has_live_lease, cur.holder,

@@ -76,8 +76,15 @@ WITH removed AS (
     RETURNING t.id, t.value, t.lease_id, t.holder, t.version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
-    SELECT sqlc.arg('pool_id')::int, 'expired', id, value, lease_id, holder, sqlc.arg('pod')::text, version + 1
+    INSERT INTO token_log (pool_id, kind, token_id, token, lease_id, holder, pod_id, version)
+    SELECT sqlc.arg('pool_id')::int, 'e', id, value, lease_id, holder, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), version + 1
     FROM removed
 )
 SELECT count(*)::int AS removed FROM removed;
+
+-- name: RegisterAuditName :exec
+-- Adds a pod's name to the audit log's dictionary (migration 00031) in a
+-- transaction of its own, at start-up: a name that a hot statement adds on
+-- first use makes concurrent statements that need it wait for that
+-- statement's transaction.
+SELECT audit_name_id(sqlc.arg('name')::text);

@@ -29,11 +29,11 @@ removed AS (
     RETURNING t.id, t.value, t.lease_id, t.holder, t.version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
-    SELECT sqlc.arg('pool_id')::int, 'released', f.id, f.value, f.lease_id, f.holder, sqlc.arg('pod')::text, f.version
+    INSERT INTO token_log (pool_id, kind, token_id, token, lease_id, holder, pod_id, version)
+    SELECT sqlc.arg('pool_id')::int, 'r', f.id, NULL, f.lease_id, f.holder, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), f.version
     FROM freed f
     UNION ALL
-    SELECT sqlc.arg('pool_id')::int, 'expired', r.id, r.value, r.lease_id, r.holder, sqlc.arg('pod')::text, r.version + 1
+    SELECT sqlc.arg('pool_id')::int, 'e', r.id, r.value, r.lease_id, r.holder, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), r.version + 1
     FROM removed r
 ),
 counted AS (
@@ -63,8 +63,8 @@ removed AS (
     RETURNING t.id, t.value, t.lease_id, t.holder, t.version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version)
-    SELECT sqlc.arg('pool_id')::int, 'expired', id, value, lease_id, holder, sqlc.arg('pod')::text, version + 1
+    INSERT INTO token_log (pool_id, kind, token_id, token, lease_id, holder, pod_id, version)
+    SELECT sqlc.arg('pool_id')::int, 'e', id, value, lease_id, holder, COALESCE((SELECT n.id FROM audit_names n WHERE n.name = sqlc.arg('pod')::text), audit_name_id(sqlc.arg('pod')::text)), version + 1
     FROM removed
 ),
 counted AS (

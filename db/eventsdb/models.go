@@ -24,6 +24,11 @@ type ApiKey struct {
 	Xid        int64
 }
 
+type AuditName struct {
+	ID   int32
+	Name string
+}
+
 type Pool struct {
 	ID             int32
 	Name           string
@@ -64,12 +69,12 @@ type TokenEvent struct {
 	ID      int64
 	Xid     int64
 	At      time.Time
-	Kind    string
+	Kind    interface{}
 	TokenID int64
 	Token   string
 	LeaseID *int64
 	Holder  *string
-	Pod     string
+	Pod     *string
 	PoolID  int32
 	Version *int64
 	Actor   *string
@@ -85,4 +90,40 @@ type TokenEventsDefault struct {
 	LeaseID *int64
 	Holder  *string
 	Pod     string
+}
+
+type TokenLog struct {
+	ID      int64
+	Xid     int64
+	At      time.Time
+	TokenID int64
+	LeaseID *int64
+	Version *int64
+	PoolID  int32
+	PodID   int32
+	ActorID pgtype.Int4
+	Kind    interface{}
+	Holder  *string
+	Token   *string
+}
+
+type TokenLogDefault struct {
+	ID      int64
+	Xid     int64
+	At      time.Time
+	TokenID int64
+	LeaseID *int64
+	Version *int64
+	PoolID  int32
+	PodID   int32
+	ActorID pgtype.Int4
+	Kind    interface{}
+	Holder  *string
+	Token   *string
+}
+
+type TokenName struct {
+	TokenID int64
+	PoolID  int32
+	Value   string
 }

@@ -51,13 +51,14 @@ claimed AS (
               pick.prev_lease_id, pick.prev_holder
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT 1::int, 'released', c.id, c.value, c.prev_lease_id, c.prev_holder,
-           'pgbench'::text, c.version - 1, NULL
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT 1::int, 'r', c.id, c.prev_lease_id, c.prev_holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = 'pgbench'::text), audit_name_id('pgbench'::text)), c.version - 1, NULL
       FROM claimed c WHERE c.prev_lease_id IS NOT NULL
     UNION ALL
-    SELECT 1::int, 'assigned', c.id, c.value, c.lease_id, c.holder,
-           'pgbench'::text, c.version, NULL::text
+    SELECT 1::int, 'a', c.id, c.lease_id, c.holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = 'pgbench'::text), audit_name_id('pgbench'::text)), c.version,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = NULL::text), audit_name_id(NULL::text))
       FROM claimed c
 ),
 counted AS (
@@ -101,9 +102,10 @@ released AS (
     RETURNING t.id, t.version
 ),
 audit AS (
-    INSERT INTO token_events (pool_id, kind, token_id, token, lease_id, holder, pod, version, actor)
-    SELECT 1::int, 'unblocked', cur.id, cur.value, cur.lease_id, cur.holder,
-           'pgbench'::text, r.version, NULL::text
+    INSERT INTO token_log (pool_id, kind, token_id, lease_id, holder, pod_id, version, actor_id)
+    SELECT 1::int, 'u', cur.id, cur.lease_id, cur.holder,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = 'pgbench'::text), audit_name_id('pgbench'::text)), r.version,
+           COALESCE((SELECT n.id FROM audit_names n WHERE n.name = NULL::text), audit_name_id(NULL::text))
     FROM cur JOIN released r ON r.id = cur.id
 ),
 counted AS (

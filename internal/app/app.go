@@ -203,6 +203,9 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.startAuth(ctx); err != nil {
 		return err
 	}
+	if err := a.Service.RegisterPod(ctx); err != nil {
+		return err
+	}
 	if a.Events != nil {
 		if err := a.Events.Start(ctx); err != nil {
 			return err

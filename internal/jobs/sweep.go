@@ -69,15 +69,15 @@ type PartitionWorker struct {
 }
 
 // upkeepRetry is how long the upkeep waits before it tries again a step that
-// found a lock held elsewhere (an open reader of token_events, say).
+// found a lock held elsewhere (an open reader of token_log, say).
 const upkeepRetry = time.Minute
 
 // Work implements river.Worker.
 func (w *PartitionWorker) Work(ctx context.Context, _ *river.Job[PartitionArgs]) error {
 	up, err := w.svc.MaintainEventPartitions(ctx, 7, w.retention)
-	if up.Created > 0 || up.Dropped > 0 || up.DefaultDeleted > 0 {
+	if up.Created > 0 || up.Dropped > 0 || up.Indexed > 0 || up.DefaultDeleted > 0 {
 		slog.Info("maintained audit partitions", "created", up.Created, "dropped", up.Dropped,
-			"default_rows_deleted", up.DefaultDeleted)
+			"indexed", up.Indexed, "default_rows_deleted", up.DefaultDeleted)
 	}
 	if errors.Is(err, tokens.ErrUpkeepBusy) {
 		// A snooze does not count as a failed attempt: the upkeep keeps

@@ -13,11 +13,11 @@ import (
 )
 
 // ErrUpkeepBusy: audit partition upkeep gave up waiting for a lock (an open
-// reader of token_events, say) and left that step for a later run.
+// reader of token_log, say) and left that step for a later run.
 var ErrUpkeepBusy = errors.New("audit partition upkeep: a lock is held elsewhere; will retry")
 
 // upkeepLockTimeout bounds how long a DDL statement of the upkeep waits for a
-// lock. Every hot statement writes token_events, and while a DDL statement
+// lock. Every hot statement writes token_log, and while a DDL statement
 // waits for a lock on it, every later statement that needs the table queues
 // behind the DDL: the hot path stalls for at most this long per attempt.
 const upkeepLockTimeout = "100ms"
@@ -30,11 +30,12 @@ const defaultRetentionBatch = 5000
 // default partition; the next run goes on.
 const defaultRetentionMaxBatches = 200
 
-var dailyPartition = regexp.MustCompile(`^token_events_([0-9]{8})$`)
+var dailyPartition = regexp.MustCompile(`^token_log_([0-9]{8})$`)
 
 // EventUpkeep is what one run of MaintainEventPartitions did.
 type EventUpkeep struct {
 	Created, Dropped int
+	Indexed          int   // closed partitions given their per-token index
 	DefaultDeleted   int64 // aged rows deleted from the default partition
 }
 
@@ -44,7 +45,7 @@ type EventUpkeep struct {
 //
 // No step may stall the hot path: each DDL statement runs in its own short
 // transaction under lock_timeout, a new partition is created as a table of its
-// own and then attached (SHARE UPDATE EXCLUSIVE on token_events, which writes
+// own and then attached (SHARE UPDATE EXCLUSIVE on token_log, which writes
 // do not conflict with), and an old partition is detached, then dropped.
 // DETACH ... CONCURRENTLY is refused while the table has a default partition,
 // so the detach takes its ACCESS EXCLUSIVE lock for an instant, or gives up
@@ -75,7 +76,7 @@ func (s *Service) MaintainEventPartitions(ctx context.Context, daysAhead int, re
 
 	for i := 0; i <= daysAhead; i++ {
 		day := today.AddDate(0, 0, i)
-		name := "token_events_" + day.Format("20060102")
+		name := "token_log_" + day.Format("20060102")
 		if parts[name] {
 			continue
 		}
@@ -98,7 +99,7 @@ func (s *Service) MaintainEventPartitions(ctx context.Context, daysAhead int, re
 		if err != nil || day.AddDate(0, 0, 1).After(cutoff) {
 			continue
 		}
-		err = s.ddlTx(ctx, "ALTER TABLE token_events DETACH PARTITION "+pgx.Identifier{name}.Sanitize())
+		err = s.ddlTx(ctx, "ALTER TABLE token_log DETACH PARTITION "+pgx.Identifier{name}.Sanitize())
 		if err := note("detach "+name, err); err != nil {
 			return up, err
 		}
@@ -118,6 +119,27 @@ func (s *Service) MaintainEventPartitions(ctx context.Context, daysAhead int, re
 		}
 	}
 
+	// The per-token index (token_id, at) of each partition whose day is
+	// over: built once, in one sorted pass, instead of an insert into a
+	// random page of it for every row of the day (migration 00031).
+	for name := range parts {
+		m := dailyPartition.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		day, err := time.Parse("20060102", m[1])
+		if err != nil || !day.Before(today) || !day.AddDate(0, 0, 1).After(cutoff) {
+			continue
+		}
+		built, err := s.indexClosedPartition(ctx, name)
+		if err := note("index "+name, err); err != nil {
+			return up, err
+		}
+		if built {
+			up.Indexed++
+		}
+	}
+
 	up.DefaultDeleted, err = s.trimDefaultPartition(ctx, cutoff)
 	if err := note("trim the default partition", err); err != nil {
 		return up, err
@@ -128,16 +150,16 @@ func (s *Service) MaintainEventPartitions(ctx context.Context, daysAhead int, re
 	return up, nil
 }
 
-// eventPartitions lists token_events' attached partitions, and the tables
+// eventPartitions lists token_log's attached partitions, and the tables
 // named like daily partitions that are not attached (detached ones whose drop
 // is still due).
 func (s *Service) eventPartitions(ctx context.Context) (attached map[string]bool, detached []string, err error) {
 	rows, err := s.conns.Query(ctx, `
 SELECT c.relname, EXISTS (SELECT 1 FROM pg_inherits i
-                          WHERE i.inhrelid = c.oid AND i.inhparent = 'token_events'::regclass)
+                          WHERE i.inhrelid = c.oid AND i.inhparent = 'token_log'::regclass)
 FROM pg_class c
-WHERE c.relnamespace = (SELECT p.relnamespace FROM pg_class p WHERE p.oid = 'token_events'::regclass)
-  AND c.relname ~ '^token_events_' AND c.relkind = 'r'`)
+WHERE c.relnamespace = (SELECT p.relnamespace FROM pg_class p WHERE p.oid = 'token_log'::regclass)
+  AND c.relname ~ '^token_log_' AND c.relkind = 'r'`)
 	if err != nil {
 		return nil, nil, storageError("audit upkeep: list partitions", err)
 	}
@@ -166,14 +188,55 @@ WHERE c.relnamespace = (SELECT p.relnamespace FROM pg_class p WHERE p.oid = 'tok
 func (s *Service) createEventPartition(ctx context.Context, name string, day time.Time) (bool, error) {
 	ident := pgx.Identifier{name}.Sanitize()
 	err := s.ddlTx(ctx,
-		"CREATE TABLE IF NOT EXISTS "+ident+" (LIKE token_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)",
-		fmt.Sprintf("ALTER TABLE token_events ATTACH PARTITION %s FOR VALUES FROM ('%s') TO ('%s')",
+		"CREATE TABLE IF NOT EXISTS "+ident+" (LIKE token_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS)",
+		fmt.Sprintf("ALTER TABLE token_log ATTACH PARTITION %s FOR VALUES FROM ('%s') TO ('%s')",
 			ident, day.Format("2006-01-02")+" 00:00:00+00", day.AddDate(0, 0, 1).Format("2006-01-02")+" 00:00:00+00"))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23514" { // check_violation
 		slog.Warn("audit partition not created: the default partition holds rows of its day", "partition", name)
 		return false, nil
 	}
+	return err == nil, err
+}
+
+// indexClosedPartition builds the per-token index of a partition whose day
+// is over, unless it has it. CREATE INDEX CONCURRENTLY takes no lock that
+// writes or readers wait for; it waits for transactions older than its
+// start, under the upkeep's lock timeout. A build that failed leaves an
+// invalid index, which is dropped and built again.
+func (s *Service) indexClosedPartition(ctx context.Context, name string) (bool, error) {
+	index := name + "_token_id_at"
+	var valid *bool
+	err := s.conns.QueryRow(ctx, `
+SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE c.relname = $1 AND c.relnamespace = (SELECT p.relnamespace FROM pg_class p WHERE p.oid = 'token_log'::regclass)`,
+		index).Scan(&valid)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return false, err
+	}
+	if valid != nil && *valid {
+		return false, nil
+	}
+	conn, err := s.conns.Acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SET lock_timeout = '"+upkeepLockTimeout+"'"); err != nil {
+		return false, err
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout"); err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx)) //nolint:errcheck // the pool drops a closed connection
+		}
+	}()
+	ident := pgx.Identifier{index}.Sanitize()
+	if valid != nil { // an invalid leftover of a failed build
+		if _, err := conn.Exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+ident); err != nil {
+			return false, err
+		}
+	}
+	_, err = conn.Exec(ctx, "CREATE INDEX CONCURRENTLY IF NOT EXISTS "+ident+" ON "+pgx.Identifier{name}.Sanitize()+" (token_id, at)")
 	return err == nil, err
 }
 
@@ -199,8 +262,8 @@ func (s *Service) trimDefaultPartition(ctx context.Context, cutoff time.Time) (i
 	var total int64
 	for range defaultRetentionMaxBatches {
 		tag, err := s.conns.Exec(ctx, `
-DELETE FROM token_events_default
-WHERE ctid = ANY (ARRAY(SELECT ctid FROM token_events_default WHERE at < $1 LIMIT $2))`,
+DELETE FROM token_log_default
+WHERE ctid = ANY (ARRAY(SELECT ctid FROM token_log_default WHERE at < $1 LIMIT $2))`,
 			cutoff, defaultRetentionBatch)
 		if err != nil {
 			return total, err

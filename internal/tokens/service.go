@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -88,4 +89,15 @@ func notFoundIfNoRows(err error) error {
 		return ErrNotFound
 	}
 	return storageError("", err)
+}
+
+// RegisterPod adds the pod's name to the audit log's dictionary in a
+// statement of its own, so that the hot statements only look it up (a name
+// added by a hot statement on first use would make the pod's concurrent
+// statements wait for that statement's transaction).
+func (s *Service) RegisterPod(ctx context.Context) error {
+	if err := s.q.RegisterAuditName(ctx, s.settings.Pod); err != nil {
+		return storageError("register the pod's audit name", err)
+	}
+	return nil
 }

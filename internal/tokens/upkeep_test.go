@@ -39,12 +39,12 @@ func TestPartitionUpkeepNeverStallsAssigns(t *testing.T) {
 	}
 	defer admin.Close(ctx)
 	var ahead string // the partition a week ahead, removed so that the upkeep must create it
-	if err := admin.QueryRow(ctx, "SELECT 'token_events_' || to_char((now() AT TIME ZONE 'UTC')::date + 7, 'YYYYMMDD')").Scan(&ahead); err != nil {
+	if err := admin.QueryRow(ctx, "SELECT 'token_log_' || to_char((now() AT TIME ZONE 'UTC')::date + 7, 'YYYYMMDD')").Scan(&ahead); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
 		"DROP TABLE IF EXISTS " + ahead,
-		`CREATE TABLE token_events_20200101 PARTITION OF token_events
+		`CREATE TABLE token_log_20200101 PARTITION OF token_log
 		 FOR VALUES FROM ('2020-01-01 00:00+00') TO ('2020-01-02 00:00+00')`,
 		`INSERT INTO token_events (pool_id, at, kind, token_id, token, pod) VALUES
 		 (1, '2020-01-01 12:00+00', 'assigned', 0, 'old-a', 'old'), (1, '2019-06-01 12:00+00', 'assigned', 0, 'old-b', 'old')`,
@@ -97,7 +97,7 @@ func TestPartitionUpkeepNeverStallsAssigns(t *testing.T) {
 	var dropped, created bool
 	var aged int
 	if err := admin.QueryRow(ctx, `
-SELECT to_regclass('token_events_20200101') IS NULL, to_regclass($1) IS NOT NULL,
+SELECT to_regclass('token_log_20200101') IS NULL, to_regclass($1) IS NOT NULL,
        (SELECT count(*) FROM token_events WHERE at < '2021-01-01')`, ahead).Scan(&dropped, &created, &aged); err != nil {
 		t.Fatal(err)
 	}

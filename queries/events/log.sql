@@ -5,14 +5,18 @@
 -- Up to max_rows final rows after the cursor (after_xid, after_id), in
 -- (xid, id) order: only rows below the xmin horizon of this statement's own
 -- snapshot (ahead false). The cursor and the horizon are conditions on the
--- index token_events_xid_id. Then, from the same snapshot, the rows of the
+-- index token_log_xid_id. Then, from the same snapshot, the rows of the
 -- same tokens among the next lookahead rows past the chunk (ahead true; held
 -- back or past the limit) that changed their token before a row of the chunk
 -- (a smaller id): the reader withholds that row until they can be delivered
 -- first (internal/events/order.go). horizon is the read's horizon.
+-- A row without a value (migration 00031) takes its token's: from tokens by
+-- key while the token lives, else from the token's ending row (it is gone,
+-- and that row committed with its removal, so this snapshot sees it). Each
+-- lookup is a scalar subquery, an index probe per row that needs it.
 WITH chunk AS MATERIALIZED (
-    SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, e.pool_id, e.version, e.actor
-    FROM token_events e
+    SELECT e.id, e.xid, e.at, e.kind, e.token_id, e.token, e.lease_id, e.holder, e.pool_id, e.version, e.actor_id
+    FROM token_log e
     WHERE (e.xid, e.id) > (sqlc.arg('after_xid')::bigint, sqlc.arg('after_id')::bigint)
       AND e.xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
     ORDER BY e.xid, e.id
@@ -22,8 +26,8 @@ chunk_end AS MATERIALIZED (
     SELECT c.xid, c.id FROM chunk c ORDER BY c.xid DESC, c.id DESC LIMIT 1
 ),
 ahead AS (
-    SELECT a.id, a.xid, a.at, a.kind, a.token, a.lease_id, a.holder, a.pool_id, a.version, a.actor
-    FROM token_events a
+    SELECT a.id, a.xid, a.at, a.kind, a.token_id, a.token, a.lease_id, a.holder, a.pool_id, a.version, a.actor_id
+    FROM token_log a
     WHERE (a.xid, a.id) > ((SELECT xid FROM chunk_end), (SELECT id FROM chunk_end))
     ORDER BY a.xid, a.id
     LIMIT sqlc.arg('lookahead')::int
@@ -33,12 +37,21 @@ found AS (
     UNION ALL
     SELECT a.*, true AS ahead FROM ahead a
     WHERE a.id < (SELECT max(c.id) FROM chunk c)
-      AND EXISTS (SELECT 1 FROM chunk c WHERE c.pool_id = a.pool_id AND c.token = a.token)
+      AND EXISTS (SELECT 1 FROM chunk c WHERE c.token_id = a.token_id)
 )
-SELECT f.id, f.xid, f.at, f.kind, f.token, f.lease_id, f.holder, p.name AS pool, f.version, f.actor, f.ahead,
+SELECT f.id, f.xid, f.at,
+       (CASE f.kind WHEN 'g' THEN 'generated' WHEN 'i' THEN 'imported' WHEN 'a' THEN 'assigned'
+                    WHEN 'u' THEN 'unblocked' WHEN 'r' THEN 'released' WHEN 'k' THEN 'kept_alive'
+                    WHEN 'd' THEN 'deleted' ELSE 'expired' END)::text AS kind,
+       COALESCE(f.token,
+                (SELECT t.value FROM tokens t WHERE t.pool_id = f.pool_id AND t.id = f.token_id),
+                (SELECT v.token FROM token_log v WHERE v.token_id = f.token_id AND v.token IS NOT NULL LIMIT 1),
+                '')::text AS token,
+       f.lease_id, f.holder, p.name AS pool, f.version, n.name AS actor, f.ahead,
        pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon
 FROM found f
 JOIN pools p ON p.id = f.pool_id
+LEFT JOIN audit_names n ON n.id = f.actor_id
 ORDER BY f.ahead, f.xid, f.id;
 
 -- name: ReadEventsUpTo :many
@@ -50,8 +63,8 @@ ORDER BY f.ahead, f.xid, f.id;
 -- lookahead rows past the chunk and not past (ahead_xid, ahead_id) that
 -- changed their token before a row of the chunk (ahead true).
 WITH chunk AS MATERIALIZED (
-    SELECT e.id, e.xid, e.at, e.kind, e.token, e.lease_id, e.holder, e.pool_id, e.version, e.actor
-    FROM token_events e
+    SELECT e.id, e.xid, e.at, e.kind, e.token_id, e.token, e.lease_id, e.holder, e.pool_id, e.version, e.actor_id
+    FROM token_log e
     WHERE (e.xid, e.id) > (sqlc.arg('after_xid')::bigint, sqlc.arg('after_id')::bigint)
       AND (e.xid, e.id) <= (sqlc.arg('until_xid')::bigint, sqlc.arg('until_id')::bigint)
     ORDER BY e.xid, e.id
@@ -61,8 +74,8 @@ chunk_end AS MATERIALIZED (
     SELECT c.xid, c.id FROM chunk c ORDER BY c.xid DESC, c.id DESC LIMIT 1
 ),
 ahead AS (
-    SELECT a.id, a.xid, a.at, a.kind, a.token, a.lease_id, a.holder, a.pool_id, a.version, a.actor
-    FROM token_events a
+    SELECT a.id, a.xid, a.at, a.kind, a.token_id, a.token, a.lease_id, a.holder, a.pool_id, a.version, a.actor_id
+    FROM token_log a
     WHERE (a.xid, a.id) > ((SELECT xid FROM chunk_end), (SELECT id FROM chunk_end))
       AND (a.xid, a.id) <= (sqlc.arg('ahead_xid')::bigint, sqlc.arg('ahead_id')::bigint)
     ORDER BY a.xid, a.id
@@ -73,20 +86,29 @@ found AS (
     UNION ALL
     SELECT a.*, true AS ahead FROM ahead a
     WHERE a.id < (SELECT max(c.id) FROM chunk c)
-      AND EXISTS (SELECT 1 FROM chunk c WHERE c.pool_id = a.pool_id AND c.token = a.token)
+      AND EXISTS (SELECT 1 FROM chunk c WHERE c.token_id = a.token_id)
 )
-SELECT f.id, f.xid, f.at, f.kind, f.token, f.lease_id, f.holder, p.name AS pool, f.version, f.actor, f.ahead
+SELECT f.id, f.xid, f.at,
+       (CASE f.kind WHEN 'g' THEN 'generated' WHEN 'i' THEN 'imported' WHEN 'a' THEN 'assigned'
+                    WHEN 'u' THEN 'unblocked' WHEN 'r' THEN 'released' WHEN 'k' THEN 'kept_alive'
+                    WHEN 'd' THEN 'deleted' ELSE 'expired' END)::text AS kind,
+       COALESCE(f.token,
+                (SELECT t.value FROM tokens t WHERE t.pool_id = f.pool_id AND t.id = f.token_id),
+                (SELECT v.token FROM token_log v WHERE v.token_id = f.token_id AND v.token IS NOT NULL LIMIT 1),
+                '')::text AS token,
+       f.lease_id, f.holder, p.name AS pool, f.version, n.name AS actor, f.ahead
 FROM found f
 JOIN pools p ON p.id = f.pool_id
+LEFT JOIN audit_names n ON n.id = f.actor_id
 ORDER BY f.ahead, f.xid, f.id;
 
 -- name: EventsHeldBack :one
 -- Whether committed rows wait behind the xmin horizon (a transaction older
 -- than theirs still runs): the reader then looks again soon, since the end
 -- of that older transaction may ring no doorbell. max(xid) is one backward
--- probe of token_events_xid_id per partition.
+-- probe of token_log_xid_id per partition.
 SELECT COALESCE(max(e.xid), 0) >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS held_back
-FROM token_events e;
+FROM token_log e;
 
 -- name: OwnDatabaseHorizon :one
 -- The head of the log, and the horizon for when the snapshot's xmin is held

@@ -88,7 +88,7 @@ func snapshotSizes(s *suite, conn *pgx.Conn, t0 time.Time) (relSizes, error) {
 	err := conn.QueryRow(s.ctx, `
 SELECT (SELECT last_value FROM lease_id_seq),
        pg_total_relation_size('tokens'), pg_relation_size('tokens'),
-       (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint FROM pg_partition_tree('token_events')),
+       (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint FROM pg_partition_tree('token_log')),
        st.n_live_tup, st.n_dead_tup, st.autovacuum_count, st.autoanalyze_count, st.n_tup_hot_upd, st.n_tup_upd,
        (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter),
        coalesce((SELECT array_to_string(reloptions, ', ') FROM pg_class WHERE oid = 'tokens'::regclass), '')
