@@ -34,39 +34,83 @@ type refArrays struct {
 	ownOnly  []bool
 }
 
-func leaseArrays[Res any](calls []*batchCall[leaseRef, Res]) refArrays {
+func leaseArrays[Req, Res any](calls []*batchCall[Req, Res], refOf func(Req) leaseRef) refArrays {
 	a := refArrays{
 		tokens: make([]string, len(calls)), leaseIDs: make([]int64, len(calls)),
 		actors: make([]string, len(calls)), ownOnly: make([]bool, len(calls)),
 	}
 	for i, c := range calls {
-		a.tokens[i] = c.req.token
-		if c.req.leaseID != nil {
-			a.leaseIDs[i] = *c.req.leaseID
+		r := refOf(c.req)
+		a.tokens[i] = r.token
+		if r.leaseID != nil {
+			a.leaseIDs[i] = *r.leaseID
 		}
-		a.actors[i], a.ownOnly[i] = c.req.caller.Actor, c.req.caller.OwnLeasesOnly
+		a.actors[i], a.ownOnly[i] = r.caller.Actor, r.caller.OwnLeasesOnly
 	}
 	return a
 }
 
-// podBatchers are the pod's batchers, one per kind, over all pools. A round
-// takes up to batchMax requests of each pool with requests waiting, so a
-// busy pool never crowds a quiet one out, and sends one statement per pool
-// (no hot statement touches two pools), all in one pipeline: see roundRows.
+// podBatchers are the pod's batchers, over all pools. A round takes up to
+// batchMax requests of each pool and kind with requests waiting, so a busy
+// pool never crowds a quiet one out, and sends one statement per pool and
+// kind (no hot statement touches two pools), all in one pipeline.
+//
+// Assigns and unblocks share one batcher (cycles): a round sends the
+// unblocks and the assigns that queued while the previous round was in
+// flight together, in one pipeline and one transaction (see
+// runCycleBatch). A pod thus has one assign/unblock round in flight, not one
+// per kind: under load twice the requests share each round, so the
+// database commits half as often per request, and more pods (each with
+// smaller shares of the load) cost it less than two concurrent rounds per
+// pod would. An idle pod still sends a lone request at once.
 type podBatchers struct {
-	assigns    *batcher[claimReq, Lease]
-	unblocks   *batcher[leaseRef, struct{}]
+	cycles     *batcher[cycleReq, Lease]
 	keepAlives *batcher[leaseRef, TokenState]
 }
 
-func claimPool(r claimReq) int32 { return r.ref.id }
-func refPool(r leaseRef) int32   { return r.ref.id }
+// cycleReq is a request of the cycles batcher: an assign (claim) or, with
+// unblock set, an unblock (ref). An unblock's answer is its error alone.
+type cycleReq struct {
+	unblock bool
+	claim   claimReq
+	ref     leaseRef
+}
+
+func (r cycleReq) pool() int32 {
+	if r.unblock {
+		return r.ref.ref.id
+	}
+	return r.claim.ref.id
+}
+
+// cycleGroup caps a round per pool and kind.
+func cycleGroup(r cycleReq) int64 {
+	g := int64(r.pool()) << 1
+	if r.unblock {
+		g |= 1
+	}
+	return g
+}
+
+// cycleKey keeps two unblocks of one token out of one round; assigns name
+// no token.
+func cycleKey(r cycleReq) string {
+	if r.unblock {
+		return r.ref.key()
+	}
+	return ""
+}
+
+func refPool(r leaseRef) int32    { return r.ref.id }
+func refGroup(r leaseRef) int64   { return int64(r.ref.id) }
+func sameRef(r leaseRef) leaseRef { return r }
 
 // initBatchers sets up batching when it is on: concurrent assigns of one
 // pool share one ClaimBatch statement, concurrent unblocks one ReleaseBatch
 // statement and concurrent keep-alives one KeepAliveBatch statement (never
 // two requests for one token in an unblock or keep-alive batch); a round's
-// statements of several pools share one round trip and one commit.
+// statements of several pools share one round trip and one commit, and so
+// do a round's unblocks and assigns.
 //
 // The batched statements run on a few connections of their own (each
 // batcher has at most one round in flight) whose sessions use
@@ -86,12 +130,11 @@ func (s *Service) initBatchers() {
 	}
 	s.batchQ = s.q
 	s.batchers = podBatchers{
-		assigns:    newBatcher(s.batchMax, nil, claimPool, s.runAssignBatch),
-		unblocks:   newBatcher(s.batchMax, leaseRef.key, refPool, s.runUnblockBatch),
-		keepAlives: newBatcher(s.batchMax, leaseRef.key, refPool, s.runKeepAliveBatch),
+		cycles:     newBatcher(s.batchMax, cycleKey, cycleGroup, s.runCycleBatch),
+		keepAlives: newBatcher(s.batchMax, leaseRef.key, refGroup, s.runKeepAliveBatch),
 	}
 	cfg := s.conns.Config()
-	// One round in flight per kind.
+	// One round in flight per batcher.
 	cfg.MaxConns, cfg.MinConns = min(max(cfg.MaxConns/2, 2), batchConnsMax), 0
 	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	if bp, err := pgxpool.NewWithConfig(context.Background(), cfg); err == nil {
@@ -100,9 +143,18 @@ func (s *Service) initBatchers() {
 	}
 }
 
+// batchSender is where a round's pipeline goes: the batched statements'
+// own connections.
+func (s *Service) batchSender() sender {
+	if s.batchConns != nil {
+		return s.batchConns
+	}
+	return s.conns
+}
+
 // batchConnsMax bounds the batched statements' own connections: one per
 // batcher.
-const batchConnsMax = 3
+const batchConnsMax = 2
 
 // Close releases what the service holds besides the connections it was
 // given (the batched statements' own). The service must not be used after.
@@ -118,22 +170,37 @@ func batchContext[Req, Res any](calls []*batchCall[Req, Res]) (context.Context, 
 	return context.WithTimeout(context.WithoutCancel(calls[0].ctx), batchTimeout)
 }
 
-// runAssignBatch serves a round of assigns (TTLs already resolved): a lone
-// request takes the one-token statement; otherwise each pool's requests
-// share one ClaimBatch. A request left without a token goes again in the
-// next round, with a fresh snapshot (see claimAttempts), and answers
-// no_free_token after claimAttempts rounds; the round's other requests are
-// answered meanwhile.
-func (s *Service) runAssignBatch(calls []*batchCall[claimReq, Lease]) {
+// runCycleBatch serves a round of assigns (TTLs already resolved) and
+// unblocks: a lone request takes its one-token statement; otherwise, pool by
+// pool in pool id order, the pool's unblocks share one ReleaseBatch and then
+// its assigns one ClaimBatch, all in one pipeline: one implicit transaction,
+// one commit. An assign may so take a token an unblock of its round frees.
+// A request left without a token goes again in the next round, with a
+// fresh snapshot (see claimAttempts), and answers no_free_token after
+// claimAttempts rounds; the round's other requests are answered meanwhile.
+//
+// Why one transaction cannot deadlock with another (another pod's round,
+// or a one-token statement): row locks are taken pool by pool in pool id
+// order, and within a pool first by the ReleaseBatch (in token id order,
+// waiting) and then by the ClaimBatch (SKIP LOCKED: it never waits for a
+// row); both statements of a pool update the same counter slot, so a
+// transaction never waits for a second slot of a pool it already holds
+// one of. Keep-alives (which wait for rows too) keep their own rounds.
+func (s *Service) runCycleBatch(calls []*batchCall[cycleReq, Lease]) {
 	live := runnable(calls)
 	switch len(live) {
 	case 0:
 		return
 	case 1:
 		c := live[0]
+		if c.req.unblock {
+			metrics.BatchSize(metrics.BatchUnblock, 1)
+			c.err = s.unblockOne(c.ctx, c.req.ref)
+			return
+		}
 		metrics.BatchSize(metrics.BatchAssign, 1)
 		var err error
-		c.res, err = s.claimOnce(c.ctx, c.req)
+		c.res, err = s.claimOnce(c.ctx, c.req.claim)
 		if errors.Is(err, pgx.ErrNoRows) {
 			s.unserved(c)
 			return
@@ -144,56 +211,85 @@ func (s *Service) runAssignBatch(calls []*batchCall[claimReq, Lease]) {
 		}
 		return
 	}
-	pools := byPool(live, claimPool)
-	params := make([]db.ClaimBatchParams, len(pools))
-	for i, p := range pools {
-		ttls, holders, actors := make([]int64, len(p)), make([]string, len(p)), make([]string, len(p))
-		for k, c := range p {
-			ttls[k], holders[k], actors[k] = millis(c.req.ttl), c.req.holder, c.req.caller.Actor
-		}
-		params[i] = db.ClaimBatchParams{
-			PoolID: p[0].req.ref.id, TtlMs: ttls, Holders: holders, Actors: actors,
-			Probe: rand.Float64(), Pod: s.settings.Pod, Slot: randomSlot(),
-		}
-		metrics.BatchSize(metrics.BatchAssign, len(p))
+	type poolRound struct {
+		unblocks, assigns []*batchCall[cycleReq, Lease]
+		released          *db.ReleaseBatchBatchResults
+		claimed           *db.ClaimBatchBatchResults
 	}
+	var pl pipeline
+	q := db.New(&pl)
 	ctx, cancel := batchContext(live)
 	defer cancel()
-	res := s.batchQ.ClaimBatch(ctx, params)
-	rows, err := roundRows(len(pools), res.Query, res.Close)
-	if err != nil {
-		err = storageError("assign", err)
+	pools := byPool(live, cycleReq.pool)
+	rounds := make([]poolRound, len(pools))
+	for i, p := range pools {
+		r := &rounds[i]
+		for _, c := range p {
+			if c.req.unblock {
+				r.unblocks = append(r.unblocks, c)
+			} else {
+				r.assigns = append(r.assigns, c)
+			}
+		}
+		pool, slot := p[0].req.pool(), randomSlot() // one slot per pool and round: see above
+		if len(r.unblocks) > 0 {
+			a := leaseArrays(r.unblocks, func(r cycleReq) leaseRef { return r.ref })
+			r.released = q.ReleaseBatch(ctx, []db.ReleaseBatchParams{{
+				PoolID: pool, Tokens: a.tokens, LeaseIds: a.leaseIDs, Actors: a.actors, OwnOnly: a.ownOnly,
+				Pod: s.settings.Pod, Slot: slot,
+			}})
+			metrics.BatchSize(metrics.BatchUnblock, len(r.unblocks))
+		}
+		if len(r.assigns) > 0 {
+			n := len(r.assigns)
+			ttls, holders, actors := make([]int64, n), make([]string, n), make([]string, n)
+			for k, c := range r.assigns {
+				ttls[k], holders[k], actors[k] = millis(c.req.claim.ttl), c.req.claim.holder, c.req.claim.caller.Actor
+			}
+			r.claimed = q.ClaimBatch(ctx, []db.ClaimBatchParams{{
+				PoolID: pool, TtlMs: ttls, Holders: holders, Actors: actors,
+				Probe: rand.Float64(), Pod: s.settings.Pod, Slot: slot,
+			}})
+			metrics.BatchSize(metrics.BatchAssign, n)
+		}
+	}
+	pl.send(ctx, s.batchSender())
+	// Read every result in the order queued; the first error (later
+	// statements of a failed transaction fail too) answers the round.
+	var first error
+	keep := func(err error) {
+		if first == nil && err != nil {
+			first = err
+		}
+	}
+	released := make([][]db.ReleaseBatchRow, len(rounds))
+	claimed := make([][]db.ClaimBatchRow, len(rounds))
+	for i, r := range rounds {
+		if r.released != nil {
+			r.released.Query(func(_ int, rows []db.ReleaseBatchRow, err error) { released[i] = rows; keep(err) })
+		}
+		if r.claimed != nil {
+			r.claimed.Query(func(_ int, rows []db.ClaimBatchRow, err error) { claimed[i] = rows; keep(err) })
+		}
+	}
+	keep(pl.close())
+	if first != nil {
 		for _, c := range live {
-			c.err = err
+			what := "assign"
+			if c.req.unblock {
+				what = "unblock"
+			}
+			c.res, c.err = Lease{}, storageError(what, first)
 		}
 		return
 	}
 	changed := false
-	for i, p := range pools {
-		served := make([]bool, len(p))
-		for _, row := range rows[i] {
-			k := int(row.Ord) - 1
-			if k < 0 || k >= len(p) || served[k] {
-				// Cannot happen with the statement as written; refuse to guess.
-				err := fmt.Errorf("tokens: assign batch returned ordinal %d of %d", row.Ord, len(p))
-				for _, c := range p {
-					c.res, c.err = Lease{}, err
-				}
-				served = nil
-				break
-			}
-			served[k] = true
-			l := Lease{Token: row.Value, LeaseID: row.LeaseID, LeaseExpiresAt: row.LeaseExpiresAt, AliveUntil: row.AliveUntil}
-			if row.Holder != nil {
-				l.Holder = *row.Holder
-			}
-			p[k].res = l
+	for i, r := range rounds {
+		if answerUnblocks(r.unblocks, released[i]) {
 			changed = true
 		}
-		for k, c := range p {
-			if served != nil && !served[k] {
-				s.unserved(c)
-			}
+		if s.answerClaims(r.assigns, claimed[i]) {
+			changed = true
 		}
 	}
 	if changed {
@@ -201,9 +297,66 @@ func (s *Service) runAssignBatch(calls []*batchCall[claimReq, Lease]) {
 	}
 }
 
+// answerUnblocks answers a pool's unblocks from its ReleaseBatch rows; it
+// reports whether any token was released.
+func answerUnblocks(calls []*batchCall[cycleReq, Lease], rows []db.ReleaseBatchRow) (changed bool) {
+	for _, c := range calls {
+		c.err = ErrNotFound // unless a row says otherwise
+	}
+	for _, row := range rows {
+		k := int(row.Ord) - 1
+		if k < 0 || k >= len(calls) {
+			// Cannot happen with the statement as written; refuse to guess.
+			err := fmt.Errorf("tokens: unblock batch returned ordinal %d of %d", row.Ord, len(calls))
+			for _, c := range calls {
+				c.err = err
+			}
+			return false
+		}
+		err := releaseOutcome(row.Released, row.Forbidden, row.HasLiveLease)
+		calls[k].err = err
+		changed = changed || err == nil
+	}
+	return changed
+}
+
+// answerClaims answers a pool's assigns from its ClaimBatch rows (an assign
+// without a row goes again, see unserved); it reports whether any token
+// was assigned.
+func (s *Service) answerClaims(calls []*batchCall[cycleReq, Lease], rows []db.ClaimBatchRow) (changed bool) {
+	if len(calls) == 0 {
+		return false
+	}
+	served := make([]bool, len(calls))
+	for _, row := range rows {
+		k := int(row.Ord) - 1
+		if k < 0 || k >= len(calls) || served[k] {
+			// Cannot happen with the statement as written; refuse to guess.
+			err := fmt.Errorf("tokens: assign batch returned ordinal %d of %d", row.Ord, len(calls))
+			for _, c := range calls {
+				c.res, c.err = Lease{}, err
+			}
+			return changed
+		}
+		served[k] = true
+		l := Lease{Token: row.Value, LeaseID: row.LeaseID, LeaseExpiresAt: row.LeaseExpiresAt, AliveUntil: row.AliveUntil}
+		if row.Holder != nil {
+			l.Holder = *row.Holder
+		}
+		calls[k].res = l
+		changed = true
+	}
+	for k, c := range calls {
+		if !served[k] {
+			s.unserved(c)
+		}
+	}
+	return changed
+}
+
 // unserved handles an assign a claim found no token for: once more in the
 // next round, or no_free_token.
-func (s *Service) unserved(c *batchCall[claimReq, Lease]) {
+func (s *Service) unserved(c *batchCall[cycleReq, Lease]) {
 	if c.tries < claimAttempts {
 		c.again = true
 		return
@@ -250,28 +403,6 @@ func roundRows[Row any](n int, query func(func(int, []Row, error)), close func()
 		return nil, first
 	}
 	return rows, nil
-}
-
-// runUnblockBatch serves a batch of unblocks of distinct tokens of one pool.
-func (s *Service) runUnblockBatch(calls []*batchCall[leaseRef, struct{}]) {
-	runRefBatch(s, calls, "unblock", metrics.BatchUnblock,
-		func(ctx context.Context, r leaseRef) (struct{}, error) {
-			return struct{}{}, s.unblockOne(ctx, r)
-		},
-		func(ctx context.Context, refs []poolRef, as []refArrays) ([][]db.ReleaseBatchRow, error) {
-			params := make([]db.ReleaseBatchParams, len(refs))
-			for i, a := range as {
-				params[i] = db.ReleaseBatchParams{
-					PoolID: refs[i].id, Tokens: a.tokens, LeaseIds: a.leaseIDs, Actors: a.actors, OwnOnly: a.ownOnly,
-					Pod: s.settings.Pod, Slot: randomSlot(),
-				}
-			}
-			res := s.batchQ.ReleaseBatch(ctx, params)
-			return roundRows(len(params), res.Query, res.Close)
-		},
-		func(row db.ReleaseBatchRow) (int64, struct{}, error) {
-			return row.Ord, struct{}{}, releaseOutcome(row.Released, row.Forbidden, row.HasLiveLease)
-		})
 }
 
 // runKeepAliveBatch serves a batch of keep-alives of distinct tokens of one
@@ -322,7 +453,7 @@ func runRefBatch[Res, Row any](s *Service, calls []*batchCall[leaseRef, Res], wh
 	pools := byPool(live, refPool)
 	refs, as := make([]poolRef, len(pools)), make([]refArrays, len(pools))
 	for i, p := range pools {
-		refs[i], as[i] = p[0].req.ref, leaseArrays(p)
+		refs[i], as[i] = p[0].req.ref, leaseArrays(p, sameRef)
 		metrics.BatchSize(kind, len(p))
 	}
 	ctx, cancel := batchContext(live)

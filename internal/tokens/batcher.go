@@ -25,12 +25,13 @@ type batcher[Req, Res any] struct {
 	run func(calls []*batchCall[Req, Res])
 	// key, when set, names the row a request touches: two requests with the
 	// same key never share a batch (the later one waits for the next), so
-	// that they apply one after the other, as without batching.
+	// that they apply one after the other, as without batching. An empty key
+	// names no row.
 	key func(Req) string
-	// group, when set, names the group (the pool) of a request: a round
-	// takes up to max requests of each group, so that a busy group never
+	// group, when set, names the group (the pool, or pool and kind) of a
+	// request: a round takes up to max requests of each group, so that a busy group never
 	// crowds a quiet one out of a round.
-	group func(Req) int32
+	group func(Req) int64
 
 	mu    sync.Mutex
 	busy  bool
@@ -53,7 +54,7 @@ type batchCall[Req, Res any] struct {
 	tries int // rounds the call has been in
 }
 
-func newBatcher[Req, Res any](max int, key func(Req) string, group func(Req) int32, run func([]*batchCall[Req, Res])) *batcher[Req, Res] {
+func newBatcher[Req, Res any](max int, key func(Req) string, group func(Req) int64, run func([]*batchCall[Req, Res])) *batcher[Req, Res] {
 	return &batcher[Req, Res]{max: max, key: key, group: group, run: run}
 }
 
@@ -182,16 +183,16 @@ func (b *batcher[Req, Res]) take(first *batchCall[Req, Res]) []*batchCall[Req, R
 		return batch
 	}
 	// Requests per group and keys in the round so far.
-	groups := map[int32]int{}
+	groups := map[int64]int{}
 	keys := map[string]bool{}
 	admit := func(c *batchCall[Req, Res]) bool {
-		var g int32
+		var g int64
 		if b.group != nil {
 			g = b.group(c.req)
 		}
 		var k string
 		if b.key != nil {
-			if k = b.key(c.req); keys[k] {
+			if k = b.key(c.req); k != "" && keys[k] {
 				return false
 			}
 		}
@@ -199,7 +200,7 @@ func (b *batcher[Req, Res]) take(first *batchCall[Req, Res]) []*batchCall[Req, R
 			return false
 		}
 		groups[g]++
-		if b.key != nil {
+		if k != "" {
 			keys[k] = true
 		}
 		return true

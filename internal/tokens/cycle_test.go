@@ -1,0 +1,184 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+// runAssignBatch runs assigns as a round of the cycles batcher (the tests
+// of the claim statement predate the shared round).
+func (s *Service) runAssignBatch(calls []*batchCall[claimReq, Lease]) {
+	cc := make([]*batchCall[cycleReq, Lease], len(calls))
+	for i, c := range calls {
+		cc[i] = &batchCall[cycleReq, Lease]{ctx: c.ctx, req: cycleReq{claim: c.req}, tries: c.tries}
+	}
+	s.runCycleBatch(slices.Clone(cc)) // the round sorts its calls by pool
+	for i, c := range calls {
+		c.res, c.err, c.again = cc[i].res, cc[i].err, cc[i].again
+	}
+}
+
+// runUnblockBatch runs unblocks as a round of the cycles batcher.
+func (s *Service) runUnblockBatch(calls []*batchCall[leaseRef, struct{}]) {
+	cc := make([]*batchCall[cycleReq, Lease], len(calls))
+	for i, c := range calls {
+		cc[i] = &batchCall[cycleReq, Lease]{ctx: c.ctx, req: cycleReq{unblock: true, ref: c.req}, tries: c.tries}
+	}
+	s.runCycleBatch(slices.Clone(cc))
+	for i, c := range calls {
+		c.err = cc[i].err
+	}
+}
+
+// One round of unblocks and assigns over two pools: the unblocks release,
+// and in a pool whose only token an unblock of the round frees, the assign
+// of the same round gets that token (the pool's ClaimBatch runs after its
+// ReleaseBatch, in the same transaction); requests of the other pool are
+// served in the same round.
+func TestCycleRoundUnblocksThenAssignsInOneTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setup(t)
+	conns, s := bundle.Conns, bundle.Svc
+	if _, _, err := s.PutPool(ctx, "one", PoolSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Generate(ctx, "one", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Generate(ctx, "", 3); err != nil {
+		t.Fatal(err)
+	}
+	one := claimReqOf(t, s, AssignRequest{Pool: "one"})
+	one.ttl = time.Minute
+	def := claimReqOf(t, s, AssignRequest{})
+	def.ttl = time.Minute
+	held, err := s.claimOne(ctx, one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heldDef, err := s.claimOne(ctx, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := []*batchCall[cycleReq, Lease]{
+		{ctx: ctx, req: cycleReq{claim: claimReq{ref: one.ref, ttl: time.Minute, holder: "next"}}},
+		{ctx: ctx, req: cycleReq{claim: def}},
+		{ctx: ctx, req: cycleReq{unblock: true, ref: leaseRef{ref: one.ref, token: held.Token, leaseID: &held.LeaseID}}},
+		{ctx: ctx, req: cycleReq{unblock: true, ref: leaseRef{ref: def.ref, token: heldDef.Token, leaseID: &heldDef.LeaseID}}},
+		{ctx: ctx, req: cycleReq{unblock: true, ref: leaseRef{ref: def.ref, token: "no-such-token"}}},
+	}
+	byReq := slices.Clone(calls)
+	for _, c := range calls {
+		c.tries = 1
+	}
+	s.runCycleBatch(calls)
+	for i, c := range byReq[:4] {
+		if c.err != nil || c.again {
+			t.Fatalf("request %d: err %v, again %v", i, c.err, c.again)
+		}
+	}
+	if !errors.Is(byReq[4].err, ErrNotFound) {
+		t.Fatalf("unblock of an unknown token: %v, want not_found", byReq[4].err)
+	}
+	if got := byReq[0].res; got.Token != held.Token || got.Holder != "next" || got.LeaseID <= held.LeaseID {
+		t.Fatalf("assign in pool one got %+v, want %s freed by the round's unblock", got, held.Token)
+	}
+	// One transaction: the round's audit rows share one transaction id.
+	var xids int
+	if err := conns.QueryRow(ctx, `SELECT count(DISTINCT xmin::text) FROM token_events
+		WHERE kind IN ('assigned', 'unblocked') AND lease_id > $1`, heldDef.LeaseID).Scan(&xids); err != nil {
+		t.Fatal(err)
+	}
+	if xids != 1 {
+		t.Fatalf("the round's audit rows came from %d transactions, want 1", xids)
+	}
+	for _, pool := range []string{"one", ""} {
+		st, err := s.Stats(ctx, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Assigned != 1 {
+			t.Fatalf("pool %q: stats %+v, want 1 assigned", pool, st)
+		}
+	}
+}
+
+// A failed statement fails the whole round: every request, of either kind,
+// gets the error, and nothing of the round stays.
+func TestCycleRoundFailsWhole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bundle := setup(t)
+	conns, s := bundle.Conns, bundle.Svc
+	if _, err := s.Generate(ctx, "", 3); err != nil {
+		t.Fatal(err)
+	}
+	def := claimReqOf(t, s, AssignRequest{})
+	def.ttl = time.Minute
+	held, err := s.claimOne(ctx, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := def
+	bad.holder = "\xff" // not UTF-8: the claim statement fails
+	calls := []*batchCall[cycleReq, Lease]{
+		{ctx: ctx, req: cycleReq{unblock: true, ref: leaseRef{ref: def.ref, token: held.Token, leaseID: &held.LeaseID}}},
+		{ctx: ctx, req: cycleReq{claim: bad}},
+	}
+	byReq := slices.Clone(calls)
+	s.runCycleBatch(calls)
+	for i, c := range byReq {
+		if c.err == nil || c.again {
+			t.Fatalf("request %d: err %v, again %v; want the round's error", i, c.err, c.again)
+		}
+	}
+	var leased int
+	if err := conns.QueryRow(ctx, "SELECT count(*) FROM tokens WHERE lease_id IS NOT NULL").Scan(&leased); err != nil {
+		t.Fatal(err)
+	}
+	if leased != 1 {
+		t.Fatalf("%d tokens leased after the failed round, want 1 (the unblock undone)", leased)
+	}
+}
+
+// The cycles batcher keeps two unblocks of one token apart but lets
+// assigns (no token named) share a round freely, capped per pool and kind.
+func TestCycleGroupsAndKeys(t *testing.T) {
+	t.Parallel()
+	a := cycleReq{claim: claimReq{ref: poolRef{id: 3}}}
+	u := cycleReq{unblock: true, ref: leaseRef{ref: poolRef{id: 3}, token: "x"}}
+	if cycleGroup(a) == cycleGroup(u) {
+		t.Fatal("assigns and unblocks of one pool share a group")
+	}
+	if cycleKey(a) != "" || cycleKey(u) == "" {
+		t.Fatalf("keys %q, %q", cycleKey(a), cycleKey(u))
+	}
+	g := newGatedRunner()
+	b := newBatcher(2, func(s string) string {
+		if s[0] == 'u' {
+			return s[:2]
+		}
+		return ""
+	}, func(s string) int64 { return int64(s[0]) }, g.run)
+	results := make(chan result, 10)
+	go func() { res, err := b.do(context.Background(), "x0"); results <- result{"x0", res, err} }()
+	<-g.entered
+	for i, req := range []string{"a1", "a2", "a3", "ux1", "ux2", "uy1"} {
+		go func() { res, err := b.do(context.Background(), req); results <- result{req, res, err} }()
+		waitQueued(t, b, i+1)
+	}
+	close(g.gate)
+	for range 7 {
+		if r := <-results; r.err != nil || r.res != "re:"+r.req {
+			t.Errorf("%s: got %q, %v", r.req, r.res, r.err)
+		}
+	}
+	want := [][]string{{"x0"}, {"a1", "a2", "ux1", "uy1"}, {"a3", "ux2"}}
+	if got := g.got(); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("rounds %v, want %v", got, want)
+	}
+}
