@@ -133,6 +133,8 @@ func (s *Service) initBatchers() {
 		cycles:     newBatcher(s.batchMax, cycleKey, cycleGroup, s.runCycleBatch),
 		keepAlives: newBatcher(s.batchMax, leaseRef.key, refGroup, s.runKeepAliveBatch),
 	}
+	s.batchers.cycles.maxWindow = s.settings.BatchWindow
+	s.batchers.keepAlives.maxWindow = s.settings.BatchWindow
 	cfg := s.conns.Config()
 	// One round in flight per batcher.
 	cfg.MaxConns, cfg.MinConns = min(max(cfg.MaxConns/2, 2), batchConnsMax), 0

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenlease/tokenlease/internal/apptest/wait"
 )
 
 // runAssignBatch runs assigns as a round of the cycles batcher (the tests
@@ -180,5 +183,109 @@ func TestCycleGroupsAndKeys(t *testing.T) {
 	want := [][]string{{"x0"}, {"a1", "a2", "ux1", "uy1"}, {"a3", "ux2"}}
 	if got := g.got(); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Fatalf("rounds %v, want %v", got, want)
+	}
+}
+
+// stepClock is a clock for the batcher's window that moves an hour on
+// every reading: every round seems to take an hour, so a waiting leader
+// waits until the round fills (the window is maxWindow), never for time.
+func stepClock() func() time.Time {
+	var mu sync.Mutex
+	t := time.Unix(0, 0)
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t = t.Add(time.Hour)
+		return t
+	}
+}
+
+// Under load the next round waits for the callers of the round just
+// answered: with one request queued when a round of two ends, the next
+// round takes it together with the two callers coming back, not alone;
+// and a request that finds the batcher idle right after a round of three
+// waits for two more. A lone request with no load before goes at once.
+func TestBatcherWindowMergesTheReturningCallers(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var rounds [][]string
+	gates := map[int]chan struct{}{1: make(chan struct{}), 2: make(chan struct{})}
+	entered := make(chan int, 10)
+	b := newBatcher(8, nil, nil, func(calls []*batchCall[string, string]) {
+		reqs := make([]string, len(calls))
+		for i, c := range calls {
+			reqs[i], c.res = c.req, "re:"+c.req
+		}
+		mu.Lock()
+		rounds = append(rounds, reqs)
+		n := len(rounds)
+		mu.Unlock()
+		entered <- n
+		if g := gates[n]; g != nil {
+			<-g
+		}
+	})
+	b.maxWindow, b.now = time.Hour, stepClock()
+	results := make(chan result, 10)
+	send := func(req string) {
+		go func() { res, err := b.do(context.Background(), req); results <- result{req, res, err} }()
+	}
+	answered := func(n int) map[string]bool {
+		got := map[string]bool{}
+		for range n {
+			r := <-results
+			if r.err != nil || r.res != "re:"+r.req {
+				t.Fatalf("%s: got %q, %v", r.req, r.res, r.err)
+			}
+			got[r.req] = true
+		}
+		return got
+	}
+	waiting := func() {
+		wait.Eventually(t, 10*time.Second, "a leader waiting for its round to fill", func() bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return b.want > 0
+		})
+	}
+
+	send("x0") // no load before: goes at once, alone
+	if n := <-entered; n != 1 {
+		t.Fatalf("round %d entered first", n)
+	}
+	send("a")
+	waitQueued(t, b, 1)
+	send("b")
+	waitQueued(t, b, 2)
+	close(gates[1]) // [x0] ends; [a b] goes at once (x0's round was a lone one)
+	<-entered
+	answered(1)
+	send("c")
+	waitQueued(t, b, 1)
+	close(gates[2]) // [a b] ends with c queued: c waits for a and b to come back
+	if got := answered(2); !got["a"] || !got["b"] {
+		t.Fatalf("answered %v, want a and b", got)
+	}
+	waiting()
+	send("a2")
+	send("b2")
+	<-entered
+	answered(3)
+	send("d") // idle after a round of three: waits for two more
+	waiting()
+	send("e")
+	send("f")
+	<-entered
+	answered(3)
+	mu.Lock()
+	defer mu.Unlock()
+	want := [][]string{{"x0"}, {"a", "b"}, {"c", "a2", "b2"}, {"d", "e", "f"}}
+	if len(rounds) != len(want) {
+		t.Fatalf("rounds %v, want %v", rounds, want)
+	}
+	for i, r := range rounds {
+		if !slices.Equal(r[:1], want[i][:1]) || len(r) != len(want[i]) {
+			t.Fatalf("rounds %v, want %v (the leader first, the others in any order)", rounds, want)
+		}
 	}
 }
