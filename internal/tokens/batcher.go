@@ -56,10 +56,11 @@ type batcher[Req, Res any] struct {
 	// The last round: how many calls it held, when it ended, how long it
 	// ran, and how many calls the next round expects: those queued when it
 	// ended and its own callers, coming back (see window).
-	lastSize int
-	lastEnd  time.Time
-	lastTook time.Duration
-	expect   int
+	lastSize   int
+	lastGroups int // the groups (statements) it held
+	lastEnd    time.Time
+	lastTook   time.Duration
+	expect     int
 	// While a leader waits for the queue to fill: the queue length it waits
 	// for (0: none waits), and its signal.
 	want   int
@@ -95,8 +96,13 @@ func newBatcher[Req, Res any](max int, key func(Req) string, group func(Req) int
 // own duration ago (under load, its callers come back about now), up to
 // half that duration, capped by maxWindow, for the calls queued when it
 // ended plus its own callers (at most max). b.mu is held.
+//
+// A round whose groups held one call each on average (one pool's assign
+// and unblock each in many pools) does not wait: its callers coming back
+// would mostly add statements to the next round, not rows to its
+// statements, and waiting would only idle the database.
 func (b *batcher[Req, Res]) window(now time.Time) (wait time.Duration, want int) {
-	if b.maxWindow <= 0 || b.lastSize < 2 || now.Sub(b.lastEnd) > b.lastTook {
+	if b.maxWindow <= 0 || b.lastSize < 2*max(b.lastGroups, 1) || now.Sub(b.lastEnd) > b.lastTook {
 		return 0, 0
 	}
 	return min(b.lastTook/2, b.maxWindow), min(b.expect, b.max) - 1
@@ -211,11 +217,12 @@ func (b *batcher[Req, Res]) lead(self *batchCall[Req, Res], batch []*batchCall[R
 	for _, c := range batch {
 		c.tries++
 	}
+	groups := b.groups(batch)
 	start := b.now()
 	b.safeRun(batch)
 	end := b.now()
 	b.mu.Lock()
-	b.lastSize, b.lastEnd, b.lastTook = len(batch), end, end.Sub(start)
+	b.lastSize, b.lastGroups, b.lastEnd, b.lastTook = len(batch), groups, end, end.Sub(start)
 	var again []*batchCall[Req, Res]
 	for _, c := range batch {
 		if c.again {
@@ -261,6 +268,18 @@ func (b *batcher[Req, Res]) lead(self *batchCall[Req, Res], batch []*batchCall[R
 		leader.done <- struct{}{}
 	}
 	return slices.Contains(again, self)
+}
+
+// groups counts the groups of a round's calls.
+func (b *batcher[Req, Res]) groups(batch []*batchCall[Req, Res]) int {
+	if b.group == nil || len(batch) < 2 {
+		return 1
+	}
+	seen := make(map[int64]struct{}, 8)
+	for _, c := range batch {
+		seen[b.group(c.req)] = struct{}{}
+	}
+	return len(seen)
 }
 
 // safeRun runs a batch; a panic becomes every call's error, so that the

@@ -289,3 +289,55 @@ func TestBatcherWindowMergesTheReturningCallers(t *testing.T) {
 		}
 	}
 }
+
+// A round that held one call per group (pool and kind) does not wait for
+// its callers: they would add statements, not rows. The request queued
+// behind it goes at once, alone.
+func TestBatcherWindowSkipsRoundsOfOnePerGroup(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var rounds [][]string
+	gates := map[int]chan struct{}{1: make(chan struct{}), 2: make(chan struct{})}
+	entered := make(chan int, 10)
+	b := newBatcher(8, nil, func(s string) int64 { return int64(s[0]) }, func(calls []*batchCall[string, string]) {
+		reqs := make([]string, len(calls))
+		for i, c := range calls {
+			reqs[i], c.res = c.req, "re:"+c.req
+		}
+		mu.Lock()
+		rounds = append(rounds, reqs)
+		n := len(rounds)
+		mu.Unlock()
+		entered <- n
+		if g := gates[n]; g != nil {
+			<-g
+		}
+	})
+	b.maxWindow, b.now = time.Hour, stepClock()
+	results := make(chan result, 10)
+	send := func(req string) {
+		go func() { res, err := b.do(context.Background(), req); results <- result{req, res, err} }()
+	}
+	send("x0")
+	<-entered
+	send("a1")
+	waitQueued(t, b, 1)
+	send("b1")
+	waitQueued(t, b, 2)
+	close(gates[1]) // [x0] ends; [a1 b1] (two groups, one call each) goes
+	<-entered
+	send("c1")
+	waitQueued(t, b, 1)
+	close(gates[2]) // [a1 b1] ends: c1 goes at once, without waiting for a1 and b1
+	<-entered
+	for range 4 {
+		if r := <-results; r.err != nil || r.res != "re:"+r.req {
+			t.Fatalf("%s: got %q, %v", r.req, r.res, r.err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := [][]string{{"x0"}, {"a1", "b1"}, {"c1"}}; !slices.EqualFunc(rounds, want, slices.Equal) {
+		t.Fatalf("rounds %v, want %v", rounds, want)
+	}
+}
