@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -137,7 +138,7 @@ func (s *Service) initBatchers() {
 	s.batchers.keepAlives.maxWindow = s.settings.BatchWindow
 	cfg := s.conns.Config()
 	// One round in flight per batcher.
-	cfg.MaxConns, cfg.MinConns = min(max(cfg.MaxConns/2, 2), batchConnsMax), 0
+	cfg.MaxConns, cfg.MinConns = min(max(cfg.MaxConns/2, batchConnsMax), batchConnsMax), 0
 	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	if bp, err := pgxpool.NewWithConfig(context.Background(), cfg); err == nil {
 		s.batchConns = bp
@@ -154,9 +155,9 @@ func (s *Service) batchSender() sender {
 	return s.conns
 }
 
-// batchConnsMax bounds the batched statements' own connections: one per
-// batcher.
-const batchConnsMax = 2
+// batchConnsMax is the number of the batched statements' own connections:
+// one per batcher, and one more for the second part of a large round.
+const batchConnsMax = roundPartsMax + 1
 
 // Close releases what the service holds besides the connections it was
 // given (the batched statements' own). The service must not be used after.
@@ -213,17 +214,11 @@ func (s *Service) runCycleBatch(calls []*batchCall[cycleReq, Lease]) {
 		}
 		return
 	}
-	type poolRound struct {
-		unblocks, assigns []*batchCall[cycleReq, Lease]
-		released          *db.ReleaseBatchBatchResults
-		claimed           *db.ClaimBatchBatchResults
-	}
-	var pl pipeline
-	q := db.New(&pl)
 	ctx, cancel := batchContext(live)
 	defer cancel()
 	pools := byPool(live, cycleReq.pool)
 	rounds := make([]poolRound, len(pools))
+	statements := 0
 	for i, p := range pools {
 		r := &rounds[i]
 		for _, c := range p {
@@ -233,10 +228,101 @@ func (s *Service) runCycleBatch(calls []*batchCall[cycleReq, Lease]) {
 				r.assigns = append(r.assigns, c)
 			}
 		}
-		pool, slot := p[0].req.pool(), randomSlot() // one slot per pool and round: see above
+		statements += min(len(r.unblocks), 1) + min(len(r.assigns), 1)
+	}
+	// A round of many pools goes out as parts, each its own pipeline and
+	// transaction on its own connection, at the same time: one pipeline
+	// runs on one backend, and a round of many small statements would
+	// otherwise use one of the database's cores. The parts hold disjoint
+	// pools (no row or counter slot in common: they never wait for each
+	// other).
+	parts := max(1, min(statements/roundPartStatements, roundPartsMax))
+	var wg sync.WaitGroup
+	for k, from := 0, 0; k < parts; k++ {
+		to := from
+		for n := 0; to < len(rounds) && (k == parts-1 || n < statements/parts); to++ {
+			n += min(len(rounds[to].unblocks), 1) + min(len(rounds[to].assigns), 1)
+		}
+		part := rounds[from:to]
+		from = to
+		if len(part) == 0 {
+			continue
+		}
+		if k == parts-1 {
+			s.runRoundPart(ctx, part)
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.runRoundPart(ctx, part)
+		}()
+	}
+	wg.Wait()
+	changed := false
+	for _, r := range rounds {
+		if r.err != nil {
+			for _, c := range append(slices.Clip(r.unblocks), r.assigns...) {
+				what := "assign"
+				if c.req.unblock {
+					what = "unblock"
+				}
+				c.res, c.err = Lease{}, storageError(what, r.err)
+			}
+			continue
+		}
+		if answerUnblocks(r.unblocks, r.released) {
+			changed = true
+		}
+		if s.answerClaims(r.assigns, r.claimed) {
+			changed = true
+		}
+	}
+	if changed {
+		s.changed()
+	}
+}
+
+// roundPartStatements is the fewest statements of a round part;
+// roundPartsMax the most parts of a round (see runCycleBatch).
+const (
+	roundPartStatements = 4
+	roundPartsMax       = 2
+)
+
+// poolRound is one pool's share of a round: its calls, then its rows or
+// its part's error.
+type poolRound struct {
+	unblocks, assigns []*batchCall[cycleReq, Lease]
+	released          []db.ReleaseBatchRow
+	claimed           []db.ClaimBatchRow
+	err               error
+}
+
+// runRoundPart sends the statements of rounds (pools in pool id order) in
+// one pipeline, one transaction, and sets their rows, or the first error
+// of the transaction (later statements of a failed transaction fail too)
+// on every one of them.
+func (s *Service) runRoundPart(ctx context.Context, rounds []poolRound) {
+	var pl pipeline
+	q := db.New(&pl)
+	type queued struct {
+		released *db.ReleaseBatchBatchResults
+		claimed  *db.ClaimBatchBatchResults
+	}
+	qs := make([]queued, len(rounds))
+	for i := range rounds {
+		r := &rounds[i]
+		var pool int32
+		if len(r.unblocks) > 0 {
+			pool = r.unblocks[0].req.pool()
+		} else {
+			pool = r.assigns[0].req.pool()
+		}
+		slot := randomSlot() // one slot per pool and round: see runCycleBatch
 		if len(r.unblocks) > 0 {
 			a := leaseArrays(r.unblocks, func(r cycleReq) leaseRef { return r.ref })
-			r.released = q.ReleaseBatch(ctx, []db.ReleaseBatchParams{{
+			qs[i].released = q.ReleaseBatch(ctx, []db.ReleaseBatchParams{{
 				PoolID: pool, Tokens: a.tokens, LeaseIds: a.leaseIDs, Actors: a.actors, OwnOnly: a.ownOnly,
 				Pod: s.settings.Pod, Slot: slot,
 			}})
@@ -248,7 +334,7 @@ func (s *Service) runCycleBatch(calls []*batchCall[cycleReq, Lease]) {
 			for k, c := range r.assigns {
 				ttls[k], holders[k], actors[k] = millis(c.req.claim.ttl), c.req.claim.holder, c.req.claim.caller.Actor
 			}
-			r.claimed = q.ClaimBatch(ctx, []db.ClaimBatchParams{{
+			qs[i].claimed = q.ClaimBatch(ctx, []db.ClaimBatchParams{{
 				PoolID: pool, TtlMs: ttls, Holders: holders, Actors: actors,
 				Probe: rand.Float64(), Pod: s.settings.Pod, Slot: slot,
 			}})
@@ -256,46 +342,26 @@ func (s *Service) runCycleBatch(calls []*batchCall[cycleReq, Lease]) {
 		}
 	}
 	pl.send(ctx, s.batchSender())
-	// Read every result in the order queued; the first error (later
-	// statements of a failed transaction fail too) answers the round.
 	var first error
 	keep := func(err error) {
 		if first == nil && err != nil {
 			first = err
 		}
 	}
-	released := make([][]db.ReleaseBatchRow, len(rounds))
-	claimed := make([][]db.ClaimBatchRow, len(rounds))
-	for i, r := range rounds {
-		if r.released != nil {
-			r.released.Query(func(_ int, rows []db.ReleaseBatchRow, err error) { released[i] = rows; keep(err) })
+	for i := range rounds {
+		r := &rounds[i]
+		if qs[i].released != nil {
+			qs[i].released.Query(func(_ int, rows []db.ReleaseBatchRow, err error) { r.released = rows; keep(err) })
 		}
-		if r.claimed != nil {
-			r.claimed.Query(func(_ int, rows []db.ClaimBatchRow, err error) { claimed[i] = rows; keep(err) })
+		if qs[i].claimed != nil {
+			qs[i].claimed.Query(func(_ int, rows []db.ClaimBatchRow, err error) { r.claimed = rows; keep(err) })
 		}
 	}
 	keep(pl.close())
 	if first != nil {
-		for _, c := range live {
-			what := "assign"
-			if c.req.unblock {
-				what = "unblock"
-			}
-			c.res, c.err = Lease{}, storageError(what, first)
+		for i := range rounds {
+			rounds[i].err = first
 		}
-		return
-	}
-	changed := false
-	for i, r := range rounds {
-		if answerUnblocks(r.unblocks, released[i]) {
-			changed = true
-		}
-		if s.answerClaims(r.assigns, claimed[i]) {
-			changed = true
-		}
-	}
-	if changed {
-		s.changed()
 	}
 }
 
