@@ -181,6 +181,7 @@ func Settings(cfg config.Config) tokens.Settings {
 		Pod:          cfg.PodName,
 		Batching:     bool(cfg.Batching),
 		BatchMax:     cfg.BatchMax,
+		BatchWindow:  time.Duration(cfg.BatchWindow),
 	}
 }
 

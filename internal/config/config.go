@@ -64,6 +64,10 @@ type Config struct {
 	Batching Switch `env:"BATCHING" envDefault:"on"`
 	// BatchMax caps the requests one batched statement serves.
 	BatchMax int `env:"BATCH_MAX" envDefault:"64"`
+	// BatchWindow caps how long, under load, a round that finds its batcher
+	// idle waits for the callers of the round just answered to come back
+	// (0: never waits; an idle pod never waits either way).
+	BatchWindow Duration `env:"BATCH_WINDOW" envDefault:"5ms"`
 	// MaxStreams caps the event streams (GET /tokens/events) one pod holds
 	// open; past it a stream is refused with 503.
 	MaxStreams int `env:"MAX_STREAMS" envDefault:"1000"`
@@ -161,6 +165,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchMax < 1 || c.BatchMax > 10000 {
 		errs = append(errs, fmt.Errorf("BATCH_MAX must lie between 1 and 10000, got %d", c.BatchMax))
+	}
+	if c.BatchWindow < 0 || time.Duration(c.BatchWindow) > time.Second {
+		errs = append(errs, fmt.Errorf("BATCH_WINDOW must lie between 0 and 1s, got %s", time.Duration(c.BatchWindow)))
 	}
 	if c.MaxStreams < 1 || c.MaxStreams > 1000000 {
 		errs = append(errs, fmt.Errorf("MAX_STREAMS must lie between 1 and 1000000, got %d", c.MaxStreams))

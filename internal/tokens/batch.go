@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,39 +35,83 @@ type refArrays struct {
 	ownOnly  []bool
 }
 
-func leaseArrays[Res any](calls []*batchCall[leaseRef, Res]) refArrays {
+func leaseArrays[Req, Res any](calls []*batchCall[Req, Res], refOf func(Req) leaseRef) refArrays {
 	a := refArrays{
 		tokens: make([]string, len(calls)), leaseIDs: make([]int64, len(calls)),
 		actors: make([]string, len(calls)), ownOnly: make([]bool, len(calls)),
 	}
 	for i, c := range calls {
-		a.tokens[i] = c.req.token
-		if c.req.leaseID != nil {
-			a.leaseIDs[i] = *c.req.leaseID
+		r := refOf(c.req)
+		a.tokens[i] = r.token
+		if r.leaseID != nil {
+			a.leaseIDs[i] = *r.leaseID
 		}
-		a.actors[i], a.ownOnly[i] = c.req.caller.Actor, c.req.caller.OwnLeasesOnly
+		a.actors[i], a.ownOnly[i] = r.caller.Actor, r.caller.OwnLeasesOnly
 	}
 	return a
 }
 
-// podBatchers are the pod's batchers, one per kind, over all pools. A round
-// takes up to batchMax requests of each pool with requests waiting, so a
-// busy pool never crowds a quiet one out, and sends one statement per pool
-// (no hot statement touches two pools), all in one pipeline: see roundRows.
+// podBatchers are the pod's batchers, over all pools. A round takes up to
+// batchMax requests of each pool and kind with requests waiting, so a busy
+// pool never crowds a quiet one out, and sends one statement per pool and
+// kind (no hot statement touches two pools), all in one pipeline.
+//
+// Assigns and unblocks share one batcher (cycles): a round sends the
+// unblocks and the assigns that queued while the previous round was in
+// flight together, in one pipeline and one transaction (see
+// runCycleBatch). A pod thus has one assign/unblock round in flight, not one
+// per kind: under load twice the requests share each round, so the
+// database commits half as often per request, and more pods (each with
+// smaller shares of the load) cost it less than two concurrent rounds per
+// pod would. An idle pod still sends a lone request at once.
 type podBatchers struct {
-	assigns    *batcher[claimReq, Lease]
-	unblocks   *batcher[leaseRef, struct{}]
+	cycles     *batcher[cycleReq, Lease]
 	keepAlives *batcher[leaseRef, TokenState]
 }
 
-func claimPool(r claimReq) int32 { return r.ref.id }
-func refPool(r leaseRef) int32   { return r.ref.id }
+// cycleReq is a request of the cycles batcher: an assign (claim) or, with
+// unblock set, an unblock (ref). An unblock's answer is its error alone.
+type cycleReq struct {
+	unblock bool
+	claim   claimReq
+	ref     leaseRef
+}
+
+func (r cycleReq) pool() int32 {
+	if r.unblock {
+		return r.ref.ref.id
+	}
+	return r.claim.ref.id
+}
+
+// cycleGroup caps a round per pool and kind.
+func cycleGroup(r cycleReq) int64 {
+	g := int64(r.pool()) << 1
+	if r.unblock {
+		g |= 1
+	}
+	return g
+}
+
+// cycleKey keeps two unblocks of one token out of one round; assigns name
+// no token.
+func cycleKey(r cycleReq) string {
+	if r.unblock {
+		return r.ref.key()
+	}
+	return ""
+}
+
+func refPool(r leaseRef) int32    { return r.ref.id }
+func refGroup(r leaseRef) int64   { return int64(r.ref.id) }
+func sameRef(r leaseRef) leaseRef { return r }
 
 // initBatchers sets up batching when it is on: concurrent assigns of one
 // pool share one ClaimBatch statement, concurrent unblocks one ReleaseBatch
 // statement and concurrent keep-alives one KeepAliveBatch statement (never
 // two requests for one token in an unblock or keep-alive batch); a round's
-// statements of several pools share one round trip and one commit.
+// statements of several pools share one round trip and one commit, and so
+// do a round's unblocks and assigns.
 //
 // The batched statements run on a few connections of their own (each
 // batcher has at most one round in flight) whose sessions use
@@ -86,13 +131,14 @@ func (s *Service) initBatchers() {
 	}
 	s.batchQ = s.q
 	s.batchers = podBatchers{
-		assigns:    newBatcher(s.batchMax, nil, claimPool, s.runAssignBatch),
-		unblocks:   newBatcher(s.batchMax, leaseRef.key, refPool, s.runUnblockBatch),
-		keepAlives: newBatcher(s.batchMax, leaseRef.key, refPool, s.runKeepAliveBatch),
+		cycles:     newBatcher(s.batchMax, cycleKey, cycleGroup, s.runCycleBatch),
+		keepAlives: newBatcher(s.batchMax, leaseRef.key, refGroup, s.runKeepAliveBatch),
 	}
+	s.batchers.cycles.maxWindow = s.settings.BatchWindow
+	s.batchers.keepAlives.maxWindow = s.settings.BatchWindow
 	cfg := s.conns.Config()
-	// One round in flight per kind.
-	cfg.MaxConns, cfg.MinConns = min(max(cfg.MaxConns/2, 2), batchConnsMax), 0
+	// One round in flight per batcher.
+	cfg.MaxConns, cfg.MinConns = min(max(cfg.MaxConns/2, batchConnsMax), batchConnsMax), 0
 	cfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
 	if bp, err := pgxpool.NewWithConfig(context.Background(), cfg); err == nil {
 		s.batchConns = bp
@@ -100,9 +146,18 @@ func (s *Service) initBatchers() {
 	}
 }
 
-// batchConnsMax bounds the batched statements' own connections: one per
-// batcher.
-const batchConnsMax = 3
+// batchSender is where a round's pipeline goes: the batched statements'
+// own connections.
+func (s *Service) batchSender() sender {
+	if s.batchConns != nil {
+		return s.batchConns
+	}
+	return s.conns
+}
+
+// batchConnsMax is the number of the batched statements' own connections:
+// one per batcher, and one more for the second part of a large round.
+const batchConnsMax = roundPartsMax + 1
 
 // Close releases what the service holds besides the connections it was
 // given (the batched statements' own). The service must not be used after.
@@ -118,22 +173,36 @@ func batchContext[Req, Res any](calls []*batchCall[Req, Res]) (context.Context, 
 	return context.WithTimeout(context.WithoutCancel(calls[0].ctx), batchTimeout)
 }
 
-// runAssignBatch serves a round of assigns (TTLs already resolved): a lone
-// request takes the one-token statement; otherwise each pool's requests
-// share one ClaimBatch. A request left without a token goes again in the
-// next round, with a fresh snapshot (see claimAttempts), and answers
-// no_free_token after claimAttempts rounds; the round's other requests are
-// answered meanwhile.
-func (s *Service) runAssignBatch(calls []*batchCall[claimReq, Lease]) {
+// runCycleBatch serves a round of assigns (TTLs already resolved) and
+// unblocks: a lone request takes its one-token statement; otherwise, pool by
+// pool in pool id order, the pool's unblocks share one ReleaseBatch and then
+// its assigns one ClaimBatch, all in one pipeline: one implicit transaction,
+// one commit. An assign may so take a token an unblock of its round frees.
+// A request left without a token goes again in the next round, with a
+// fresh snapshot (see claimAttempts), and answers no_free_token after
+// claimAttempts rounds; the round's other requests are answered meanwhile.
+//
+// Why one transaction cannot deadlock with another (another pod's round,
+// or a one-token statement): row locks are taken pool by pool in pool id
+// order, and within a pool first by the ReleaseBatch (in token id order,
+// waiting) and then by the ClaimBatch (SKIP LOCKED: it never waits for a
+// row); counters are rows of the writing backend (migration 00030), which
+// no other transaction writes. Keep-alives (which wait for rows too) keep their own rounds.
+func (s *Service) runCycleBatch(calls []*batchCall[cycleReq, Lease]) {
 	live := runnable(calls)
 	switch len(live) {
 	case 0:
 		return
 	case 1:
 		c := live[0]
+		if c.req.unblock {
+			metrics.BatchSize(metrics.BatchUnblock, 1)
+			c.err = s.unblockOne(c.ctx, c.req.ref)
+			return
+		}
 		metrics.BatchSize(metrics.BatchAssign, 1)
 		var err error
-		c.res, err = s.claimOnce(c.ctx, c.req)
+		c.res, err = s.claimOnce(c.ctx, c.req.claim)
 		if errors.Is(err, pgx.ErrNoRows) {
 			s.unserved(c)
 			return
@@ -144,56 +213,68 @@ func (s *Service) runAssignBatch(calls []*batchCall[claimReq, Lease]) {
 		}
 		return
 	}
-	pools := byPool(live, claimPool)
-	params := make([]db.ClaimBatchParams, len(pools))
-	for i, p := range pools {
-		ttls, holders, actors := make([]int64, len(p)), make([]string, len(p)), make([]string, len(p))
-		for k, c := range p {
-			ttls[k], holders[k], actors[k] = millis(c.req.ttl), c.req.holder, c.req.caller.Actor
-		}
-		params[i] = db.ClaimBatchParams{
-			PoolID: p[0].req.ref.id, TtlMs: ttls, Holders: holders, Actors: actors,
-			Probe: rand.Float64(), Pod: s.settings.Pod,
-		}
-		metrics.BatchSize(metrics.BatchAssign, len(p))
-	}
 	ctx, cancel := batchContext(live)
 	defer cancel()
-	res := s.batchQ.ClaimBatch(ctx, params)
-	rows, err := roundRows(len(pools), res.Query, res.Close)
-	if err != nil {
-		err = storageError("assign", err)
-		for _, c := range live {
-			c.err = err
-		}
-		return
-	}
-	changed := false
+	pools := byPool(live, cycleReq.pool)
+	rounds := make([]poolRound, len(pools))
+	statements := 0
 	for i, p := range pools {
-		served := make([]bool, len(p))
-		for _, row := range rows[i] {
-			k := int(row.Ord) - 1
-			if k < 0 || k >= len(p) || served[k] {
-				// Cannot happen with the statement as written; refuse to guess.
-				err := fmt.Errorf("tokens: assign batch returned ordinal %d of %d", row.Ord, len(p))
-				for _, c := range p {
-					c.res, c.err = Lease{}, err
+		r := &rounds[i]
+		for _, c := range p {
+			if c.req.unblock {
+				r.unblocks = append(r.unblocks, c)
+			} else {
+				r.assigns = append(r.assigns, c)
+			}
+		}
+		statements += min(len(r.unblocks), 1) + min(len(r.assigns), 1)
+	}
+	// A round of many pools goes out as parts, each its own pipeline and
+	// transaction on its own connection, at the same time: one pipeline
+	// runs on one backend, and a round of many small statements would
+	// otherwise use one of the database's cores. The parts hold disjoint
+	// pools (no row in common, and counter rows are per backend: they never wait for each
+	// other).
+	parts := max(1, min(statements/roundPartStatements, roundPartsMax))
+	var wg sync.WaitGroup
+	for k, from := 0, 0; k < parts; k++ {
+		to := from
+		for n := 0; to < len(rounds) && (k == parts-1 || n < statements/parts); to++ {
+			n += min(len(rounds[to].unblocks), 1) + min(len(rounds[to].assigns), 1)
+		}
+		part := rounds[from:to]
+		from = to
+		if len(part) == 0 {
+			continue
+		}
+		if k == parts-1 {
+			s.runRoundPart(ctx, part)
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.runRoundPart(ctx, part)
+		}()
+	}
+	wg.Wait()
+	changed := false
+	for _, r := range rounds {
+		if r.err != nil {
+			for _, c := range append(slices.Clip(r.unblocks), r.assigns...) {
+				what := "assign"
+				if c.req.unblock {
+					what = "unblock"
 				}
-				served = nil
-				break
+				c.res, c.err = Lease{}, storageError(what, r.err)
 			}
-			served[k] = true
-			l := Lease{Token: row.Value, LeaseID: row.LeaseID, LeaseExpiresAt: row.LeaseExpiresAt, AliveUntil: row.AliveUntil}
-			if row.Holder != nil {
-				l.Holder = *row.Holder
-			}
-			p[k].res = l
+			continue
+		}
+		if answerUnblocks(r.unblocks, r.released) {
 			changed = true
 		}
-		for k, c := range p {
-			if served != nil && !served[k] {
-				s.unserved(c)
-			}
+		if s.answerClaims(r.assigns, r.claimed) {
+			changed = true
 		}
 	}
 	if changed {
@@ -201,9 +282,147 @@ func (s *Service) runAssignBatch(calls []*batchCall[claimReq, Lease]) {
 	}
 }
 
+// roundPartStatements is the fewest statements of a round part;
+// roundPartsMax the most parts of a round (see runCycleBatch).
+const (
+	roundPartStatements = 4
+	roundPartsMax       = 2
+)
+
+// poolRound is one pool's share of a round: its calls, then its rows or
+// its part's error.
+type poolRound struct {
+	unblocks, assigns []*batchCall[cycleReq, Lease]
+	released          []db.ReleaseBatchRow
+	claimed           []db.ClaimBatchRow
+	err               error
+}
+
+// runRoundPart sends the statements of rounds (pools in pool id order) in
+// one pipeline, one transaction, and sets their rows, or the first error
+// of the transaction (later statements of a failed transaction fail too)
+// on every one of them.
+func (s *Service) runRoundPart(ctx context.Context, rounds []poolRound) {
+	var pl pipeline
+	q := db.New(&pl)
+	type queued struct {
+		released *db.ReleaseBatchBatchResults
+		claimed  *db.ClaimBatchBatchResults
+	}
+	qs := make([]queued, len(rounds))
+	for i := range rounds {
+		r := &rounds[i]
+		var pool int32
+		if len(r.unblocks) > 0 {
+			pool = r.unblocks[0].req.pool()
+		} else {
+			pool = r.assigns[0].req.pool()
+		}
+		if len(r.unblocks) > 0 {
+			a := leaseArrays(r.unblocks, func(r cycleReq) leaseRef { return r.ref })
+			qs[i].released = q.ReleaseBatch(ctx, []db.ReleaseBatchParams{{
+				PoolID: pool, Tokens: a.tokens, LeaseIds: a.leaseIDs, Actors: a.actors, OwnOnly: a.ownOnly,
+				Pod: s.settings.Pod,
+			}})
+			metrics.BatchSize(metrics.BatchUnblock, len(r.unblocks))
+		}
+		if len(r.assigns) > 0 {
+			n := len(r.assigns)
+			ttls, holders, actors := make([]int64, n), make([]string, n), make([]string, n)
+			for k, c := range r.assigns {
+				ttls[k], holders[k], actors[k] = millis(c.req.claim.ttl), c.req.claim.holder, c.req.claim.caller.Actor
+			}
+			qs[i].claimed = q.ClaimBatch(ctx, []db.ClaimBatchParams{{
+				PoolID: pool, TtlMs: ttls, Holders: holders, Actors: actors,
+				Probe: rand.Float64(), Pod: s.settings.Pod,
+			}})
+			metrics.BatchSize(metrics.BatchAssign, n)
+		}
+	}
+	pl.send(ctx, s.batchSender())
+	var first error
+	keep := func(err error) {
+		if first == nil && err != nil {
+			first = err
+		}
+	}
+	for i := range rounds {
+		r := &rounds[i]
+		if qs[i].released != nil {
+			qs[i].released.Query(func(_ int, rows []db.ReleaseBatchRow, err error) { r.released = rows; keep(err) })
+		}
+		if qs[i].claimed != nil {
+			qs[i].claimed.Query(func(_ int, rows []db.ClaimBatchRow, err error) { r.claimed = rows; keep(err) })
+		}
+	}
+	keep(pl.close())
+	if first != nil {
+		for i := range rounds {
+			rounds[i].err = first
+		}
+	}
+}
+
+// answerUnblocks answers a pool's unblocks from its ReleaseBatch rows; it
+// reports whether any token was released.
+func answerUnblocks(calls []*batchCall[cycleReq, Lease], rows []db.ReleaseBatchRow) (changed bool) {
+	for _, c := range calls {
+		c.err = ErrNotFound // unless a row says otherwise
+	}
+	for _, row := range rows {
+		k := int(row.Ord) - 1
+		if k < 0 || k >= len(calls) {
+			// Cannot happen with the statement as written; refuse to guess.
+			err := fmt.Errorf("tokens: unblock batch returned ordinal %d of %d", row.Ord, len(calls))
+			for _, c := range calls {
+				c.err = err
+			}
+			return false
+		}
+		err := releaseOutcome(row.Released, row.Forbidden, row.HasLiveLease)
+		calls[k].err = err
+		changed = changed || err == nil
+	}
+	return changed
+}
+
+// answerClaims answers a pool's assigns from its ClaimBatch rows (an assign
+// without a row goes again, see unserved); it reports whether any token
+// was assigned.
+func (s *Service) answerClaims(calls []*batchCall[cycleReq, Lease], rows []db.ClaimBatchRow) (changed bool) {
+	if len(calls) == 0 {
+		return false
+	}
+	served := make([]bool, len(calls))
+	for _, row := range rows {
+		k := int(row.Ord) - 1
+		if k < 0 || k >= len(calls) || served[k] {
+			// Cannot happen with the statement as written; refuse to guess.
+			err := fmt.Errorf("tokens: assign batch returned ordinal %d of %d", row.Ord, len(calls))
+			for _, c := range calls {
+				c.res, c.err = Lease{}, err
+			}
+			return changed
+		}
+		served[k] = true
+		l := Lease{Token: row.Value, LeaseID: row.LeaseID, LeaseExpiresAt: row.LeaseExpiresAt, AliveUntil: row.AliveUntil}
+		if row.Holder != nil {
+			l.Holder = *row.Holder
+		}
+		calls[k].res = l
+		changed = true
+	}
+	for k, c := range calls {
+		if !served[k] {
+			s.unserved(c)
+		}
+	}
+	return changed
+}
+
 // unserved handles an assign a claim found no token for: once more in the
 // next round, or no_free_token.
-func (s *Service) unserved(c *batchCall[claimReq, Lease]) {
+func (s *Service) unserved(c *batchCall[cycleReq, Lease]) {
 	if c.tries < claimAttempts {
 		c.again = true
 		return
@@ -250,28 +469,6 @@ func roundRows[Row any](n int, query func(func(int, []Row, error)), close func()
 		return nil, first
 	}
 	return rows, nil
-}
-
-// runUnblockBatch serves a batch of unblocks of distinct tokens of one pool.
-func (s *Service) runUnblockBatch(calls []*batchCall[leaseRef, struct{}]) {
-	runRefBatch(s, calls, "unblock", metrics.BatchUnblock,
-		func(ctx context.Context, r leaseRef) (struct{}, error) {
-			return struct{}{}, s.unblockOne(ctx, r)
-		},
-		func(ctx context.Context, refs []poolRef, as []refArrays) ([][]db.ReleaseBatchRow, error) {
-			params := make([]db.ReleaseBatchParams, len(refs))
-			for i, a := range as {
-				params[i] = db.ReleaseBatchParams{
-					PoolID: refs[i].id, Tokens: a.tokens, LeaseIds: a.leaseIDs, Actors: a.actors, OwnOnly: a.ownOnly,
-					Pod: s.settings.Pod,
-				}
-			}
-			res := s.batchQ.ReleaseBatch(ctx, params)
-			return roundRows(len(params), res.Query, res.Close)
-		},
-		func(row db.ReleaseBatchRow) (int64, struct{}, error) {
-			return row.Ord, struct{}{}, releaseOutcome(row.Released, row.Forbidden, row.HasLiveLease)
-		})
 }
 
 // runKeepAliveBatch serves a batch of keep-alives of distinct tokens of one
@@ -322,7 +519,7 @@ func runRefBatch[Res, Row any](s *Service, calls []*batchCall[leaseRef, Res], wh
 	pools := byPool(live, refPool)
 	refs, as := make([]poolRef, len(pools)), make([]refArrays, len(pools))
 	for i, p := range pools {
-		refs[i], as[i] = p[0].req.ref, leaseArrays(p)
+		refs[i], as[i] = p[0].req.ref, leaseArrays(p, sameRef)
 		metrics.BatchSize(kind, len(p))
 	}
 	ctx, cancel := batchContext(live)

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 )
 
 // batcher coalesces concurrent requests of one kind into rounds ("smart
@@ -18,23 +19,52 @@ import (
 // batcher idle leads (runs the statement for its batch); when a statement
 // returns, the leader hands the next batch to the first request queued in
 // it, which runs that one, and so on. A request's caller therefore waits at
-// most for the batch in flight plus its own.
+// most for the batch in flight plus its own (and, under load, the window).
+//
+// Under load, the next round waits a little for the callers of the round
+// just answered to come back (see window), so that they share it: without,
+// a pod's closed-loop callers split into cohorts that take turns (a lone
+// leader, then the 15 queued behind it; or two halves, each queuing while
+// the other's round is in flight), and every cohort costs the database a
+// round (statements, a commit) of its own. When the database is slow
+// (rounds take longer than the callers take to come back) one round per
+// turn serves more requests with less database work; the wait is capped
+// by half the last round's duration and by maxWindow. An idle batcher, or
+// one whose last round was a lone request or ended long ago, never waits.
 type batcher[Req, Res any] struct {
 	max int
 	// run executes one batch: it must set res or err of every call.
 	run func(calls []*batchCall[Req, Res])
 	// key, when set, names the row a request touches: two requests with the
 	// same key never share a batch (the later one waits for the next), so
-	// that they apply one after the other, as without batching.
+	// that they apply one after the other, as without batching. An empty key
+	// names no row.
 	key func(Req) string
-	// group, when set, names the group (the pool) of a request: a round
-	// takes up to max requests of each group, so that a busy group never
+	// group, when set, names the group (the pool, or pool and kind) of a
+	// request: a round takes up to max requests of each group, so that a busy group never
 	// crowds a quiet one out of a round.
-	group func(Req) int32
+	group func(Req) int64
+
+	// maxWindow caps how long a leader waits for the callers of the last
+	// round to come back (0: never waits).
+	maxWindow time.Duration
+	now       func() time.Time // the clock of the window (tests replace it)
 
 	mu    sync.Mutex
 	busy  bool
 	queue []*batchCall[Req, Res]
+	// The last round: how many calls it held, when it ended, how long it
+	// ran, and how many calls the next round expects: those queued when it
+	// ended and its own callers, coming back (see window).
+	lastSize   int
+	lastGroups int // the groups (statements) it held
+	lastEnd    time.Time
+	lastTook   time.Duration
+	expect     int
+	// While a leader waits for the queue to fill: the queue length it waits
+	// for (0: none waits), and its signal.
+	want   int
+	filled chan struct{}
 
 	calls sync.Pool // of *batchCall, reused across requests
 }
@@ -51,10 +81,72 @@ type batchCall[Req, Res any] struct {
 	// fresh snapshot, without holding up the round's other answers).
 	again bool
 	tries int // rounds the call has been in
+	// leads, set when this call is to lead the next round, makes it first
+	// wait for the round to fill (see window), then take it.
+	leads bool
 }
 
-func newBatcher[Req, Res any](max int, key func(Req) string, group func(Req) int32, run func([]*batchCall[Req, Res])) *batcher[Req, Res] {
-	return &batcher[Req, Res]{max: max, key: key, group: group, run: run}
+func newBatcher[Req, Res any](max int, key func(Req) string, group func(Req) int64, run func([]*batchCall[Req, Res])) *batcher[Req, Res] {
+	return &batcher[Req, Res]{max: max, key: key, group: group, run: run, filled: make(chan struct{}, 1), now: time.Now}
+}
+
+// window is how long the leader of the next round (not itself in the
+// queue) waits, at now, for the queue to hold want calls before it takes
+// its round: when the last round held several calls and ended less than its
+// own duration ago (under load, its callers come back about now), up to
+// half that duration, capped by maxWindow, for the calls queued when it
+// ended plus its own callers (at most max). b.mu is held.
+//
+// A round whose groups held one call each on average (one pool's assign
+// and unblock each in many pools) does not wait: its callers coming back
+// would mostly add statements to the next round, not rows to its
+// statements, and waiting would only idle the database.
+func (b *batcher[Req, Res]) window(now time.Time) (wait time.Duration, want int) {
+	if b.maxWindow <= 0 || b.lastSize < 2*max(b.lastGroups, 1) || now.Sub(b.lastEnd) > b.lastTook {
+		return 0, 0
+	}
+	return min(b.lastTook/2, b.maxWindow), min(b.expect, b.max) - 1
+}
+
+// enqueue queues c behind the round in flight (or a waiting leader); b.mu
+// is held.
+func (b *batcher[Req, Res]) enqueue(c *batchCall[Req, Res]) {
+	b.queue = append(b.queue, c)
+	if b.want > 0 && len(b.queue) >= b.want {
+		b.want = 0
+		select {
+		case b.filled <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// await lets the queue fill before a leader takes its round: for the
+// window under load, else only the goroutines runnable right now (requests
+// that arrived together); an idle pod sends a lone request at once.
+func (b *batcher[Req, Res]) await() {
+	b.mu.Lock()
+	wait, want := b.window(b.now())
+	if wait <= 0 || len(b.queue) >= want {
+		b.mu.Unlock()
+		runtime.Gosched()
+		return
+	}
+	b.want = want
+	b.mu.Unlock()
+	t := time.NewTimer(wait)
+	select {
+	case <-b.filled:
+	case <-t.C:
+	}
+	t.Stop()
+	b.mu.Lock()
+	b.want = 0
+	select { // a signal sent as the timer fired
+	case <-b.filled:
+	default:
+	}
+	b.mu.Unlock()
 }
 
 // do runs req in the next batch and returns its own result.
@@ -69,10 +161,7 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	if !b.busy {
 		b.busy = true
 		b.mu.Unlock()
-		// Let the goroutines that are runnable right now (requests that
-		// arrived together) queue behind this one before it goes out; no
-		// timer is involved, an idle pod still sends a lone request at once.
-		runtime.Gosched()
+		b.await()
 		b.mu.Lock()
 		batch := b.take(c)
 		b.mu.Unlock()
@@ -80,7 +169,7 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 			return c.res, c.err
 		}
 	} else {
-		b.queue = append(b.queue, c)
+		b.enqueue(c)
 		b.mu.Unlock()
 	}
 	// Always wait for the answer, even when ctx ends: the call may already be
@@ -89,6 +178,17 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 	// with the context's error and not sent (see runnable).
 	for {
 		<-c.done
+		if c.leads {
+			c.leads = false
+			b.await()
+			b.mu.Lock()
+			next := b.take(c)
+			b.mu.Unlock()
+			if !b.lead(c, next) {
+				return c.res, c.err
+			}
+			continue
+		}
 		next := c.lead
 		if next == nil {
 			return c.res, c.err
@@ -105,7 +205,7 @@ func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
 func (b *batcher[Req, Res]) release(c *batchCall[Req, Res]) {
 	var zeroReq Req
 	var zeroRes Res
-	c.ctx, c.req, c.res, c.err, c.lead, c.again, c.tries = nil, zeroReq, zeroRes, nil, nil, false, 0
+	c.ctx, c.req, c.res, c.err, c.lead, c.again, c.tries, c.leads = nil, zeroReq, zeroRes, nil, nil, false, 0, false
 	b.calls.Put(c)
 }
 
@@ -117,8 +217,12 @@ func (b *batcher[Req, Res]) lead(self *batchCall[Req, Res], batch []*batchCall[R
 	for _, c := range batch {
 		c.tries++
 	}
+	groups := b.groups(batch)
+	start := b.now()
 	b.safeRun(batch)
+	end := b.now()
 	b.mu.Lock()
+	b.lastSize, b.lastGroups, b.lastEnd, b.lastTook = len(batch), groups, end, end.Sub(start)
 	var again []*batchCall[Req, Res]
 	for _, c := range batch {
 		if c.again {
@@ -129,10 +233,18 @@ func (b *batcher[Req, Res]) lead(self *batchCall[Req, Res], batch []*batchCall[R
 	if len(again) > 0 {
 		b.queue = append(slices.Clone(again), b.queue...) // take clears what it takes
 	}
+	b.expect = len(b.queue) + len(batch) - len(again)
 	var next []*batchCall[Req, Res]
-	if len(b.queue) == 0 {
+	var leader *batchCall[Req, Res]
+	switch wait, want := b.window(end); {
+	case len(b.queue) == 0:
 		b.busy = false
-	} else {
+	case wait > 0 && len(b.queue)-1 < want:
+		// The next round waits for this one's callers: its leader (the
+		// first queued) does, after they were woken below.
+		leader = b.queue[0]
+		b.queue = slices.Delete(b.queue, 0, 1)
+	default:
 		next = b.take(nil)
 	}
 	b.mu.Unlock()
@@ -151,7 +263,23 @@ func (b *batcher[Req, Res]) lead(self *batchCall[Req, Res], batch []*batchCall[R
 			c.done <- struct{}{} // c is its caller's again from here on
 		}
 	}
+	if leader != nil {
+		leader.leads = true
+		leader.done <- struct{}{}
+	}
 	return slices.Contains(again, self)
+}
+
+// groups counts the groups of a round's calls.
+func (b *batcher[Req, Res]) groups(batch []*batchCall[Req, Res]) int {
+	if b.group == nil || len(batch) < 2 {
+		return 1
+	}
+	seen := make(map[int64]struct{}, 8)
+	for _, c := range batch {
+		seen[b.group(c.req)] = struct{}{}
+	}
+	return len(seen)
 }
 
 // safeRun runs a batch; a panic becomes every call's error, so that the
@@ -182,16 +310,16 @@ func (b *batcher[Req, Res]) take(first *batchCall[Req, Res]) []*batchCall[Req, R
 		return batch
 	}
 	// Requests per group and keys in the round so far.
-	groups := map[int32]int{}
+	groups := map[int64]int{}
 	keys := map[string]bool{}
 	admit := func(c *batchCall[Req, Res]) bool {
-		var g int32
+		var g int64
 		if b.group != nil {
 			g = b.group(c.req)
 		}
 		var k string
 		if b.key != nil {
-			if k = b.key(c.req); keys[k] {
+			if k = b.key(c.req); k != "" && keys[k] {
 				return false
 			}
 		}
@@ -199,7 +327,7 @@ func (b *batcher[Req, Res]) take(first *batchCall[Req, Res]) []*batchCall[Req, R
 			return false
 		}
 		groups[g]++
-		if b.key != nil {
+		if k != "" {
 			keys[k] = true
 		}
 		return true

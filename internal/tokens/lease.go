@@ -76,7 +76,7 @@ func (s *Service) Assign(ctx context.Context, req AssignRequest) (Lease, error) 
 		cr.ttl = ref.leaseTTL
 	}
 	if s.batching {
-		return s.batchers.assigns.do(ctx, cr)
+		return s.batchers.cycles.do(ctx, cycleReq{claim: cr})
 	}
 	return s.claimOne(ctx, cr)
 }
@@ -172,7 +172,7 @@ func (s *Service) Unblock(ctx context.Context, pool, token string, leaseID *int6
 		return err
 	}
 	if s.batching {
-		_, err := s.batchers.unblocks.do(ctx, r)
+		_, err := s.batchers.cycles.do(ctx, cycleReq{unblock: true, ref: r})
 		return err
 	}
 	return s.unblockOne(ctx, r)

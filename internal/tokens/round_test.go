@@ -13,7 +13,7 @@ import (
 func TestBatcherCapsEachPoolNotTheRound(t *testing.T) {
 	t.Parallel()
 	g := newGatedRunner()
-	b := newBatcher(2, nil, func(s string) int32 { return int32(s[0]) }, g.run)
+	b := newBatcher(2, nil, func(s string) int64 { return int64(s[0]) }, g.run)
 	results := make(chan result, 10)
 	go func() { res, err := b.do(context.Background(), "x0"); results <- result{"x0", res, err} }()
 	<-g.entered

@@ -24,6 +24,9 @@ type Settings struct {
 	// (BATCHING=on|off).
 	Batching bool
 	BatchMax int // requests per batched statement; 0 means DefaultBatchMax
+	// BatchWindow caps how long, under load, a round that finds its batcher
+	// idle waits for the callers of the round just answered (0: never).
+	BatchWindow time.Duration
 }
 
 // ChangeNotifier hears of committed changes so that the events layer can ring
