@@ -8,7 +8,9 @@ import (
 
 // Audit bytes (issue 14): each client cycles assign -> keep-alive (with the
 // lease id) -> unblock against one pod, and the bytes the audit relations
-// (token_events: every partition, its indexes and TOAST; -audit-tables)
+// (token_log, the log's table since migration 00031, with every partition,
+// its indexes and TOAST, and its name dictionary audit_names; the view
+// token_events counts nothing; -audit-tables)
 // gain over the measured window are divided by the window's cycles:
 //
 //   - heap: growth of pg_table_size over the partitions (pg_inherits, all

@@ -145,7 +145,7 @@ func cmdSuite(args []string) error {
 	fs.Var(&clients, "clients", "client counts (16,64)")
 	podEnv := fs.String("pod-env", "", "extra environment for every pod, comma-separated KEY=VALUE")
 	onlyVariants := fs.String("variants", "", "measure only these variants, comma-separated ("+strings.Join(allVariants, ", ")+"; floor@svc comes with svc and floor)")
-	auditTables := fs.String("audit-tables", "token_events", "audit relations (comma-separated) whose heap, index and WAL bytes per cycle the audit variant counts, partitions included")
+	auditTables := fs.String("audit-tables", "token_log,audit_names,token_events", "audit relations (comma-separated) whose heap, index and WAL bytes per cycle the audit variant counts, partitions included")
 	churn := fs.Bool("churn", false, "run only the churn scenario (make bench-churn) instead of the suite")
 	poolsOnly := fs.Bool("pools-scenario", false, "run only the pools scenarios (make bench-pools) instead of the suite")
 	ab := fs.String("ab", "", "run only a settings A/B: pods with these environments against the base, NAME:KEY=VALUE[,KEY=VALUE];NAME:...")
