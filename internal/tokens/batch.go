@@ -220,6 +220,7 @@ func (s *Service) runCycleBatch(calls []*batchCall[cycleReq, Lease]) {
 	statements := 0
 	for i, p := range pools {
 		r := &rounds[i]
+		r.pool = p[0].req.pool()
 		for _, c := range p {
 			if c.req.unblock {
 				r.unblocks = append(r.unblocks, c)
@@ -292,6 +293,7 @@ const (
 // poolRound is one pool's share of a round: its calls, then its rows or
 // its part's error.
 type poolRound struct {
+	pool              int32
 	unblocks, assigns []*batchCall[cycleReq, Lease]
 	released          []db.ReleaseBatchRow
 	claimed           []db.ClaimBatchRow
@@ -312,16 +314,10 @@ func (s *Service) runRoundPart(ctx context.Context, rounds []poolRound) {
 	qs := make([]queued, len(rounds))
 	for i := range rounds {
 		r := &rounds[i]
-		var pool int32
-		if len(r.unblocks) > 0 {
-			pool = r.unblocks[0].req.pool()
-		} else {
-			pool = r.assigns[0].req.pool()
-		}
 		if len(r.unblocks) > 0 {
 			a := leaseArrays(r.unblocks, func(r cycleReq) leaseRef { return r.ref })
 			qs[i].released = q.ReleaseBatch(ctx, []db.ReleaseBatchParams{{
-				PoolID: pool, Tokens: a.tokens, LeaseIds: a.leaseIDs, Actors: a.actors, OwnOnly: a.ownOnly,
+				PoolID: r.pool, Tokens: a.tokens, LeaseIds: a.leaseIDs, Actors: a.actors, OwnOnly: a.ownOnly,
 				Pod: s.settings.Pod,
 			}})
 			metrics.BatchSize(metrics.BatchUnblock, len(r.unblocks))
@@ -333,7 +329,7 @@ func (s *Service) runRoundPart(ctx context.Context, rounds []poolRound) {
 				ttls[k], holders[k], actors[k] = millis(c.req.claim.ttl), c.req.claim.holder, c.req.claim.caller.Actor
 			}
 			qs[i].claimed = q.ClaimBatch(ctx, []db.ClaimBatchParams{{
-				PoolID: pool, TtlMs: ttls, Holders: holders, Actors: actors,
+				PoolID: r.pool, TtlMs: ttls, Holders: holders, Actors: actors,
 				Probe: rand.Float64(), Pod: s.settings.Pod,
 			}})
 			metrics.BatchSize(metrics.BatchAssign, n)
@@ -366,21 +362,34 @@ func (s *Service) runRoundPart(ctx context.Context, rounds []poolRound) {
 // answerUnblocks answers a pool's unblocks from its ReleaseBatch rows; it
 // reports whether any token was released.
 func answerUnblocks(calls []*batchCall[cycleReq, Lease], rows []db.ReleaseBatchRow) (changed bool) {
+	return answerByOrdinal(calls, rows, "unblock", func(row db.ReleaseBatchRow) (int64, Lease, error) {
+		return row.Ord, Lease{}, releaseOutcome(row.Released, row.Forbidden, row.HasLiveLease)
+	})
+}
+
+// answerByOrdinal answers calls, requests that each name a distinct token,
+// from their statement's rows: each row answers the request at its ordinal
+// (answer); a request no row answers is ErrNotFound. It reports whether any
+// request succeeded.
+func answerByOrdinal[Req, Res, Row any](calls []*batchCall[Req, Res], rows []Row, what string,
+	answer func(Row) (ord int64, res Res, err error),
+) (changed bool) {
 	for _, c := range calls {
 		c.err = ErrNotFound // unless a row says otherwise
 	}
 	for _, row := range rows {
-		k := int(row.Ord) - 1
+		ord, res, err := answer(row)
+		k := int(ord) - 1
 		if k < 0 || k >= len(calls) {
-			// Cannot happen with the statement as written; refuse to guess.
-			err := fmt.Errorf("tokens: unblock batch returned ordinal %d of %d", row.Ord, len(calls))
+			// Cannot happen with the statements as written; refuse to guess.
+			err := fmt.Errorf("tokens: %s batch returned ordinal %d of %d", what, ord, len(calls))
+			var zero Res
 			for _, c := range calls {
-				c.err = err
+				c.res, c.err = zero, err
 			}
-			return false
+			return changed
 		}
-		err := releaseOutcome(row.Released, row.Forbidden, row.HasLiveLease)
-		calls[k].err = err
+		calls[k].res, calls[k].err = res, err
 		changed = changed || err == nil
 	}
 	return changed
@@ -496,11 +505,10 @@ func (s *Service) runKeepAliveBatch(calls []*batchCall[leaseRef, TokenState]) {
 }
 
 // runRefBatch serves a round of requests that each name a distinct token
-// (unblocks, keep-alives): a lone request takes the one-token statement
+// (keep-alives; unblocks ride with assigns, see runCycleBatch): a lone request takes the one-token statement
 // (one); otherwise each pool's requests share one statement, all pools'
 // statements one pipeline (many), whose rows each answer the request at
-// their ordinal within their pool (answer). A request no row answers is
-// ErrNotFound.
+// their ordinal within their pool (answerByOrdinal).
 func runRefBatch[Res, Row any](s *Service, calls []*batchCall[leaseRef, Res], what, kind string,
 	one func(context.Context, leaseRef) (Res, error),
 	many func(ctx context.Context, refs []poolRef, as []refArrays) ([][]Row, error),
@@ -534,23 +542,8 @@ func runRefBatch[Res, Row any](s *Service, calls []*batchCall[leaseRef, Res], wh
 	}
 	changed := false
 	for i, p := range pools {
-		for _, c := range p {
-			c.err = ErrNotFound // unless a row says otherwise
-		}
-		for _, row := range rows[i] {
-			ord, res, err := answer(row)
-			k := int(ord) - 1
-			if k < 0 || k >= len(p) {
-				// Cannot happen with the statements as written; refuse to guess.
-				err := fmt.Errorf("tokens: %s batch returned ordinal %d of %d", what, ord, len(p))
-				var zero Res
-				for _, c := range p {
-					c.res, c.err = zero, err
-				}
-				break
-			}
-			p[k].res, p[k].err = res, err
-			changed = changed || err == nil
+		if answerByOrdinal(p, rows[i], what, answer) {
+			changed = true
 		}
 	}
 	if changed {

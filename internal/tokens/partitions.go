@@ -32,6 +32,17 @@ const defaultRetentionMaxBatches = 200
 
 var dailyPartition = regexp.MustCompile(`^token_log_([0-9]{8})$`)
 
+// partitionDay is the day a daily partition's name holds; false for any
+// other name.
+func partitionDay(name string) (time.Time, bool) {
+	m := dailyPartition.FindStringSubmatch(name)
+	if m == nil {
+		return time.Time{}, false
+	}
+	day, err := time.Parse("20060102", m[1])
+	return day, err == nil
+}
+
 // EventUpkeep is what one run of MaintainEventPartitions did.
 type EventUpkeep struct {
 	Created, Dropped int
@@ -91,15 +102,11 @@ func (s *Service) MaintainEventPartitions(ctx context.Context, daysAhead int, re
 
 	cutoff := now.Add(-retention)
 	for name := range parts {
-		m := dailyPartition.FindStringSubmatch(name)
-		if m == nil {
+		day, ok := partitionDay(name)
+		if !ok || day.AddDate(0, 0, 1).After(cutoff) {
 			continue
 		}
-		day, err := time.Parse("20060102", m[1])
-		if err != nil || day.AddDate(0, 0, 1).After(cutoff) {
-			continue
-		}
-		err = s.ddlTx(ctx, "ALTER TABLE token_log DETACH PARTITION "+pgx.Identifier{name}.Sanitize())
+		err := s.ddlTx(ctx, "ALTER TABLE token_log DETACH PARTITION "+pgx.Identifier{name}.Sanitize())
 		if err := note("detach "+name, err); err != nil {
 			return up, err
 		}
@@ -123,12 +130,8 @@ func (s *Service) MaintainEventPartitions(ctx context.Context, daysAhead int, re
 	// over: built once, in one sorted pass, instead of an insert into a
 	// random page of it for every row of the day (migration 00031).
 	for name := range parts {
-		m := dailyPartition.FindStringSubmatch(name)
-		if m == nil {
-			continue
-		}
-		day, err := time.Parse("20060102", m[1])
-		if err != nil || !day.Before(today) || !day.AddDate(0, 0, 1).After(cutoff) {
+		day, ok := partitionDay(name)
+		if !ok || !day.Before(today) || !day.AddDate(0, 0, 1).After(cutoff) {
 			continue
 		}
 		built, err := s.indexClosedPartition(ctx, name)
