@@ -18,13 +18,13 @@ import (
 	"github.com/tokenlease/tokenlease/migrations"
 )
 
-// poolsMigration is the version of 00010_pools.sql.
-const poolsMigration = 10
-
-func TestPoolsMigrationUpgradesInPlace(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	dbURL := emptyDatabaseURL(t)
+// migratedUpToBefore makes a new database migrated up to the last migration
+// before version: the schema a migration under test upgrades. It returns the
+// database, a goose provider over it (to migrate on, or back down) and the
+// version it stands at.
+func migratedUpToBefore(ctx context.Context, t *testing.T, version int64) (dbURL string, sqlDB *sql.DB, provider *goose.Provider, previous int64) {
+	t.Helper()
+	dbURL = emptyDatabaseURL(t)
 	if err := migrate.EnsureDatabase(ctx, dbURL); err != nil {
 		t.Fatal(err)
 	}
@@ -32,20 +32,29 @@ func TestPoolsMigrationUpgradesInPlace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sqlDB.Close()
-	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
+	t.Cleanup(func() { sqlDB.Close() })
+	provider, err = goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var previous int64
 	for _, s := range provider.ListSources() {
-		if s.Version < poolsMigration && s.Version > previous {
+		if s.Version < version && s.Version > previous {
 			previous = s.Version
 		}
 	}
 	if _, err := provider.UpTo(ctx, previous); err != nil {
 		t.Fatalf("migrate up to %d: %v", previous, err)
 	}
+	return dbURL, sqlDB, provider, previous
+}
+
+// poolsMigration is the version of 00010_pools.sql.
+const poolsMigration = 10
+
+func TestPoolsMigrationUpgradesInPlace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL, _, _, _ := migratedUpToBefore(ctx, t, poolsMigration)
 
 	// Data as the previous schema's statements left it: a free token, a
 	// leased one, a dead one, their counters and audit rows.
@@ -137,28 +146,7 @@ const counterRowsMigration = 30
 func TestCounterRowsMigrationUpgradesInPlace(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dbURL := emptyDatabaseURL(t)
-	if err := migrate.EnsureDatabase(ctx, dbURL); err != nil {
-		t.Fatal(err)
-	}
-	sqlDB, err := sql.Open("pgx", dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sqlDB.Close()
-	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var previous int64
-	for _, s := range provider.ListSources() {
-		if s.Version < counterRowsMigration && s.Version > previous {
-			previous = s.Version
-		}
-	}
-	if _, err := provider.UpTo(ctx, previous); err != nil {
-		t.Fatalf("migrate up to %d: %v", previous, err)
-	}
+	dbURL, sqlDB, provider, previous := migratedUpToBefore(ctx, t, counterRowsMigration)
 	// Three tokens, one leased, counted on two of the old random slots.
 	if _, err := sqlDB.ExecContext(ctx, `
 		WITH ins AS (

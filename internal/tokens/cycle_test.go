@@ -186,6 +186,56 @@ func TestCycleGroupsAndKeys(t *testing.T) {
 	}
 }
 
+// gatedBatcher is the window tests' batcher (string requests, answered
+// "re:"+request): it records its rounds, announces each on entered by its
+// number, and holds rounds 1 and 2 until their gate is closed; send runs a
+// request whose answer arrives on results. Its clock is stepClock's and its
+// window an hour, so only the window's rules decide.
+type gatedBatcher struct {
+	b       *batcher[string, string]
+	entered chan int
+	gates   map[int]chan struct{}
+	results chan result
+
+	mu     sync.Mutex
+	rounds [][]string
+}
+
+func newGatedBatcher(group func(string) int64) *gatedBatcher {
+	g := &gatedBatcher{
+		entered: make(chan int, 10),
+		gates:   map[int]chan struct{}{1: make(chan struct{}), 2: make(chan struct{})},
+		results: make(chan result, 10),
+	}
+	g.b = newBatcher(8, nil, group, func(calls []*batchCall[string, string]) {
+		reqs := make([]string, len(calls))
+		for i, c := range calls {
+			reqs[i], c.res = c.req, "re:"+c.req
+		}
+		g.mu.Lock()
+		g.rounds = append(g.rounds, reqs)
+		n := len(g.rounds)
+		g.mu.Unlock()
+		g.entered <- n
+		if gate := g.gates[n]; gate != nil {
+			<-gate
+		}
+	})
+	g.b.maxWindow, g.b.now = time.Hour, stepClock()
+	return g
+}
+
+func (g *gatedBatcher) send(req string) {
+	go func() { res, err := g.b.do(context.Background(), req); g.results <- result{req, res, err} }()
+}
+
+// recorded returns the rounds so far, each its requests in round order.
+func (g *gatedBatcher) recorded() [][]string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.rounds)
+}
+
 // stepClock is a clock for the batcher's window that moves an hour on
 // every reading: every round seems to take an hour, so a waiting leader
 // waits until the round fills (the window is maxWindow), never for time.
@@ -207,29 +257,8 @@ func stepClock() func() time.Time {
 // waits for two more. A lone request with no load before goes at once.
 func TestBatcherWindowMergesTheReturningCallers(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var rounds [][]string
-	gates := map[int]chan struct{}{1: make(chan struct{}), 2: make(chan struct{})}
-	entered := make(chan int, 10)
-	b := newBatcher(8, nil, nil, func(calls []*batchCall[string, string]) {
-		reqs := make([]string, len(calls))
-		for i, c := range calls {
-			reqs[i], c.res = c.req, "re:"+c.req
-		}
-		mu.Lock()
-		rounds = append(rounds, reqs)
-		n := len(rounds)
-		mu.Unlock()
-		entered <- n
-		if g := gates[n]; g != nil {
-			<-g
-		}
-	})
-	b.maxWindow, b.now = time.Hour, stepClock()
-	results := make(chan result, 10)
-	send := func(req string) {
-		go func() { res, err := b.do(context.Background(), req); results <- result{req, res, err} }()
-	}
+	g := newGatedBatcher(nil)
+	b, entered, gates, results, send := g.b, g.entered, g.gates, g.results, g.send
 	answered := func(n int) map[string]bool {
 		got := map[string]bool{}
 		for range n {
@@ -277,8 +306,7 @@ func TestBatcherWindowMergesTheReturningCallers(t *testing.T) {
 	send("f")
 	<-entered
 	answered(3)
-	mu.Lock()
-	defer mu.Unlock()
+	rounds := g.recorded()
 	want := [][]string{{"x0"}, {"a", "b"}, {"c", "a2", "b2"}, {"d", "e", "f"}}
 	if len(rounds) != len(want) {
 		t.Fatalf("rounds %v, want %v", rounds, want)
@@ -295,29 +323,8 @@ func TestBatcherWindowMergesTheReturningCallers(t *testing.T) {
 // behind it goes at once, alone.
 func TestBatcherWindowSkipsRoundsOfOnePerGroup(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var rounds [][]string
-	gates := map[int]chan struct{}{1: make(chan struct{}), 2: make(chan struct{})}
-	entered := make(chan int, 10)
-	b := newBatcher(8, nil, func(s string) int64 { return int64(s[0]) }, func(calls []*batchCall[string, string]) {
-		reqs := make([]string, len(calls))
-		for i, c := range calls {
-			reqs[i], c.res = c.req, "re:"+c.req
-		}
-		mu.Lock()
-		rounds = append(rounds, reqs)
-		n := len(rounds)
-		mu.Unlock()
-		entered <- n
-		if g := gates[n]; g != nil {
-			<-g
-		}
-	})
-	b.maxWindow, b.now = time.Hour, stepClock()
-	results := make(chan result, 10)
-	send := func(req string) {
-		go func() { res, err := b.do(context.Background(), req); results <- result{req, res, err} }()
-	}
+	g := newGatedBatcher(func(s string) int64 { return int64(s[0]) })
+	b, entered, gates, results, send := g.b, g.entered, g.gates, g.results, g.send
 	send("x0")
 	<-entered
 	send("a1")
@@ -335,8 +342,7 @@ func TestBatcherWindowSkipsRoundsOfOnePerGroup(t *testing.T) {
 			t.Fatalf("%s: got %q, %v", r.req, r.res, r.err)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	rounds := g.recorded()
 	if want := [][]string{{"x0"}, {"a1", "b1"}, {"c1"}}; !slices.EqualFunc(rounds, want, slices.Equal) {
 		t.Fatalf("rounds %v, want %v", rounds, want)
 	}
