@@ -11,16 +11,31 @@ import (
 )
 
 const eventsHeldBack = `-- name: EventsHeldBack :one
-SELECT COALESCE(max(e.xid), 0) >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS held_back
-FROM token_log e
+SELECT COALESCE((
+    SELECT (e.xid, e.id) > ($1::bigint, $2::bigint)
+    FROM token_log e
+    ORDER BY e.xid DESC, e.id DESC
+    LIMIT 1
+), false)::boolean AS held_back
 `
 
-// Whether committed rows wait behind the xmin horizon (a transaction older
-// than theirs still runs): the reader then looks again soon, since the end
-// of that older transaction may ring no doorbell. max(xid) is one backward
-// probe of token_log_xid_id per partition.
-func (q *Queries) EventsHeldBack(ctx context.Context) (bool, error) {
-	row := q.db.QueryRow(ctx, eventsHeldBack)
+type EventsHeldBackParams struct {
+	AfterXid int64
+	AfterID  int64
+}
+
+// Whether committed rows after the cursor (after_xid, after_id) are still
+// unread, asked after a read that delivered none: they wait behind the
+// horizon (a transaction older than theirs still runs), or the transaction
+// that held them back has ended since that read's snapshot. Either way the
+// reader looks again soon, since that end may ring no doorbell. The question
+// is not whether rows lie past this statement's own horizon: that horizon
+// may already have passed rows the read could not see, which would then wait
+// for the next ring or poll. It compares the log's last row with the
+// cursor: one backward probe of token_log_xid_id per partition, whatever
+// the generic plan guesses of how many rows lie after the cursor.
+func (q *Queries) EventsHeldBack(ctx context.Context, arg EventsHeldBackParams) (bool, error) {
+	row := q.db.QueryRow(ctx, eventsHeldBack, arg.AfterXid, arg.AfterID)
 	var held_back bool
 	err := row.Scan(&held_back)
 	return held_back, err

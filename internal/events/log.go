@@ -195,10 +195,11 @@ func (l *Log) OwnHorizon(ctx context.Context) (int64, error) {
 	return h, nil
 }
 
-// HeldBack reports whether committed rows wait behind the horizon because an
-// older transaction still runs.
-func (l *Log) HeldBack(ctx context.Context) (bool, error) {
-	held, err := l.q.EventsHeldBack(ctx)
+// HeldBack reports, after a read from after that delivered nothing, whether
+// committed rows after after are unread: they wait behind the horizon
+// because an older transaction still runs, or it has ended since that read.
+func (l *Log) HeldBack(ctx context.Context, after Position) (bool, error) {
+	held, err := l.q.EventsHeldBack(ctx, eventsdb.EventsHeldBackParams{AfterXid: after.Xid, AfterID: after.ID})
 	if err != nil {
 		return false, fmt.Errorf("events: check horizon: %w", err)
 	}

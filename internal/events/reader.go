@@ -303,7 +303,11 @@ func (r *reader) catchUp(ctx context.Context, cursor *Position, refine bool) (n 
 		// than ask. Under load this saves a statement per read.
 		return n, false, true, 0, nil
 	}
-	if held, err = log.HeldBack(ctx); err != nil || !held || !refine {
+	// Held back means rows after the cursor, not rows past the horizon of
+	// the next statement: the transaction that held a row back from the
+	// read may end just before it, and the ring that announced the row has
+	// been spent on this read.
+	if held, err = log.HeldBack(ctx, *cursor); err != nil || !held || !refine {
 		return n, false, held, 0, err
 	}
 	// Held back for a while: perhaps by a transaction of another database.

@@ -103,12 +103,22 @@ LEFT JOIN audit_names n ON n.id = f.actor_id
 ORDER BY f.ahead, f.xid, f.id;
 
 -- name: EventsHeldBack :one
--- Whether committed rows wait behind the xmin horizon (a transaction older
--- than theirs still runs): the reader then looks again soon, since the end
--- of that older transaction may ring no doorbell. max(xid) is one backward
--- probe of token_log_xid_id per partition.
-SELECT COALESCE(max(e.xid), 0) >= pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS held_back
-FROM token_log e;
+-- Whether committed rows after the cursor (after_xid, after_id) are still
+-- unread, asked after a read that delivered none: they wait behind the
+-- horizon (a transaction older than theirs still runs), or the transaction
+-- that held them back has ended since that read's snapshot. Either way the
+-- reader looks again soon, since that end may ring no doorbell. The question
+-- is not whether rows lie past this statement's own horizon: that horizon
+-- may already have passed rows the read could not see, which would then wait
+-- for the next ring or poll. It compares the log's last row with the
+-- cursor: one backward probe of token_log_xid_id per partition, whatever
+-- the generic plan guesses of how many rows lie after the cursor.
+SELECT COALESCE((
+    SELECT (e.xid, e.id) > (sqlc.arg('after_xid')::bigint, sqlc.arg('after_id')::bigint)
+    FROM token_log e
+    ORDER BY e.xid DESC, e.id DESC
+    LIMIT 1
+), false)::boolean AS held_back;
 
 -- name: OwnDatabaseHorizon :one
 -- The head of the log, and the horizon for when the snapshot's xmin is held
