@@ -52,8 +52,11 @@ func leaseArrays[Req, Res any](calls []*batchCall[Req, Res], refOf func(Req) lea
 
 // podBatchers are the pod's batchers, over all pools. A round takes up to
 // batchMax requests of each pool and kind with requests waiting, so a busy
-// pool never crowds a quiet one out, and sends one statement per pool and
-// kind (no hot statement touches two pools), all in one pipeline.
+// pool never crowds a quiet one out. Its assigns go out as one statement
+// for all its pools, and so do its unblocks (each pool probed by its own
+// index inside the statement); with BatchPerPool, one statement per pool and
+// kind, so that no statement touches two pools. Keep-alives go out one
+// statement per pool. A round's statements share one pipeline.
 //
 // Assigns and unblocks share one batcher (cycles): a round sends the
 // unblocks and the assigns that queued while the previous round was in
@@ -114,12 +117,12 @@ func refPool(r leaseRef) int32    { return r.ref.id }
 func refGroup(r leaseRef) int64   { return int64(r.ref.id) }
 func sameRef(r leaseRef) leaseRef { return r }
 
-// initBatchers sets up batching when it is on: concurrent assigns of one
-// pool share one ClaimBatch statement, concurrent unblocks one ReleaseBatch
-// statement and concurrent keep-alives one KeepAliveBatch statement (never
-// two requests for one token in an unblock or keep-alive batch); a round's
-// statements of several pools share one round trip and one commit, and so
-// do a round's unblocks and assigns.
+// initBatchers sets up batching when it is on: concurrent assigns share
+// one ClaimBatch statement, concurrent unblocks one ReleaseBatch statement
+// (of all pools, or of one with BatchPerPool) and concurrent keep-alives of
+// one pool one KeepAliveBatch statement (never two requests for one token in
+// an unblock or keep-alive batch); a round's statements share one round
+// trip and one commit, and so do a round's unblocks and assigns.
 //
 // The batched statements run on a few connections of their own (each
 // batcher has at most one round in flight) whose sessions use
@@ -185,20 +188,22 @@ func batchContext[Req, Res any](calls []*batchCall[Req, Res]) (context.Context, 
 }
 
 // runCycleBatch serves a round of assigns (TTLs already resolved) and
-// unblocks: a lone request takes its one-token statement; otherwise, pool by
-// pool in pool id order, the pool's unblocks share one ReleaseBatch and then
-// its assigns one ClaimBatch, all in one pipeline: one implicit transaction,
-// one commit. An assign may so take a token an unblock of its round frees.
+// unblocks: a lone request takes its one-token statement; otherwise the
+// round's unblocks share one ReleaseBatch and then its assigns one
+// ClaimBatch (with BatchPerPool, pool by pool in pool id order, each pool's
+// pair), all in one pipeline: one implicit transaction, one commit. An
+// assign may so take a token an unblock of its round frees.
 // A request left without a token goes again in the next round, with a
 // fresh snapshot (see claimAttempts), and answers no_free_token after
 // claimAttempts rounds; the round's other requests are answered meanwhile.
 //
-// Why one transaction cannot deadlock with another (another pod's round,
-// or a one-token statement): row locks are taken pool by pool in pool id
-// order, and within a pool first by the ReleaseBatch (in token id order,
-// waiting) and then by the ClaimBatch (SKIP LOCKED: it never waits for a
-// row); counters are rows of the writing backend (migration 00030), which
-// no other transaction writes. Keep-alives (which wait for rows too) keep their own rounds.
+// Why one transaction cannot deadlock with another (another pod's round, a
+// keep-alive round or a one-token statement): every statement that waits
+// for row locks (ReleaseBatch, KeepAliveBatch, the one-token statements)
+// takes them in (pool id, token id) order, a round's ReleaseBatch statements
+// come in pool id order, and a ClaimBatch never waits for a row (SKIP
+// LOCKED); counters are rows of the writing backend (migration 00030),
+// which no other transaction writes.
 func (s *Service) runCycleBatch(calls []*batchCall[cycleReq, Lease]) {
 	live := runnable(calls)
 	switch len(live) {
