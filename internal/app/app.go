@@ -182,6 +182,7 @@ func Settings(cfg config.Config) tokens.Settings {
 		Batching:     bool(cfg.Batching),
 		BatchMax:     cfg.BatchMax,
 		BatchWindow:  time.Duration(cfg.BatchWindow),
+		BatchPerPool: !bool(cfg.BatchAcrossPools),
 	}
 }
 

@@ -23,8 +23,12 @@ func TestSettingsCarryTheConfiguration(t *testing.T) {
 	cfg := config.Defaults()
 	cfg.BatchMax = 7
 	cfg.Batching = false
+	if app.Settings(cfg).BatchPerPool {
+		t.Fatal("BATCH_ACROSS_POOLS is on by default: rounds go out across pools")
+	}
+	cfg.BatchAcrossPools = false
 	s := app.Settings(cfg)
-	if s.BatchMax != 7 || s.Batching || s.Pod != cfg.PodName || s.MaxTokens != cfg.MaxTokens ||
+	if s.BatchMax != 7 || s.Batching || !s.BatchPerPool || s.Pod != cfg.PodName || s.MaxTokens != cfg.MaxTokens ||
 		s.LeaseTTL != time.Duration(cfg.LeaseTTL) || s.MaxLeaseTTL != time.Duration(cfg.MaxLeaseTTL) || s.KeepaliveTTL != time.Duration(cfg.KeepaliveTTL) {
 		t.Fatalf("settings %+v do not carry %+v", s, cfg)
 	}

@@ -68,6 +68,10 @@ type Config struct {
 	// idle waits for the callers of the round just answered to come back
 	// (0: never waits; an idle pod never waits either way).
 	BatchWindow Duration `env:"BATCH_WINDOW" envDefault:"5ms"`
+	// BatchAcrossPools lets one batched assign or unblock statement serve
+	// the requests of all pools in a round (on); off sends one per pool, so
+	// that no statement touches two pools (a database distributed by pool).
+	BatchAcrossPools Switch `env:"BATCH_ACROSS_POOLS" envDefault:"on"`
 	// MaxStreams caps the event streams (GET /tokens/events) one pod holds
 	// open; past it a stream is refused with 503.
 	MaxStreams int `env:"MAX_STREAMS" envDefault:"1000"`

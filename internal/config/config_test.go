@@ -95,6 +95,7 @@ func TestLoadNamesTheInvalidVariable(t *testing.T) {
 		{map[string]string{"BATCH_MAX": "lots"}, []string{"BATCH_MAX"}},
 		{map[string]string{"BATCH_WINDOW": "-1ms"}, []string{"BATCH_WINDOW"}},
 		{map[string]string{"BATCH_WINDOW": "2s"}, []string{"BATCH_WINDOW"}},
+		{map[string]string{"BATCH_ACROSS_POOLS": "sometimes"}, []string{"BATCH_ACROSS_POOLS"}},
 		{map[string]string{"MAX_STREAMS": "0"}, []string{"MAX_STREAMS"}},
 		{map[string]string{"PPROF_ADDR": "0.0.0.0:6060"}, []string{"PPROF_ADDR"}},
 		{map[string]string{"PPROF_ADDR": ":6060"}, []string{"PPROF_ADDR"}},

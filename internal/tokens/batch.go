@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -53,8 +52,11 @@ func leaseArrays[Req, Res any](calls []*batchCall[Req, Res], refOf func(Req) lea
 
 // podBatchers are the pod's batchers, over all pools. A round takes up to
 // batchMax requests of each pool and kind with requests waiting, so a busy
-// pool never crowds a quiet one out, and sends one statement per pool and
-// kind (no hot statement touches two pools), all in one pipeline.
+// pool never crowds a quiet one out. Its assigns go out as one statement
+// for all its pools, and so do its unblocks (each pool probed by its own
+// index inside the statement); with BatchPerPool, one statement per pool and
+// kind, so that no statement touches two pools. Keep-alives go out one
+// statement per pool. A round's statements share one pipeline.
 //
 // Assigns and unblocks share one batcher (cycles): a round sends the
 // unblocks and the assigns that queued while the previous round was in
@@ -93,6 +95,15 @@ func cycleGroup(r cycleReq) int64 {
 	return g
 }
 
+// cycleKind names a request's statement when a round's statements span its
+// pools: one for the unblocks, one for the assigns.
+func cycleKind(r cycleReq) int64 {
+	if r.unblock {
+		return 1
+	}
+	return 0
+}
+
 // cycleKey keeps two unblocks of one token out of one round; assigns name
 // no token.
 func cycleKey(r cycleReq) string {
@@ -106,12 +117,12 @@ func refPool(r leaseRef) int32    { return r.ref.id }
 func refGroup(r leaseRef) int64   { return int64(r.ref.id) }
 func sameRef(r leaseRef) leaseRef { return r }
 
-// initBatchers sets up batching when it is on: concurrent assigns of one
-// pool share one ClaimBatch statement, concurrent unblocks one ReleaseBatch
-// statement and concurrent keep-alives one KeepAliveBatch statement (never
-// two requests for one token in an unblock or keep-alive batch); a round's
-// statements of several pools share one round trip and one commit, and so
-// do a round's unblocks and assigns.
+// initBatchers sets up batching when it is on: concurrent assigns share
+// one ClaimBatch statement, concurrent unblocks one ReleaseBatch statement
+// (of all pools, or of one with BatchPerPool) and concurrent keep-alives of
+// one pool one KeepAliveBatch statement (never two requests for one token in
+// an unblock or keep-alive batch); a round's statements share one round
+// trip and one commit, and so do a round's unblocks and assigns.
 //
 // The batched statements run on a few connections of their own (each
 // batcher has at most one round in flight) whose sessions use
@@ -135,6 +146,9 @@ func (s *Service) initBatchers() {
 		keepAlives: newBatcher(s.batchMax, leaseRef.key, refGroup, s.runKeepAliveBatch),
 	}
 	s.batchers.cycles.maxWindow = s.settings.BatchWindow
+	if !s.settings.BatchPerPool {
+		s.batchers.cycles.statement = cycleKind
+	}
 	s.batchers.keepAlives.maxWindow = s.settings.BatchWindow
 	cfg := s.conns.Config()
 	// One round in flight per batcher.
@@ -174,20 +188,22 @@ func batchContext[Req, Res any](calls []*batchCall[Req, Res]) (context.Context, 
 }
 
 // runCycleBatch serves a round of assigns (TTLs already resolved) and
-// unblocks: a lone request takes its one-token statement; otherwise, pool by
-// pool in pool id order, the pool's unblocks share one ReleaseBatch and then
-// its assigns one ClaimBatch, all in one pipeline: one implicit transaction,
-// one commit. An assign may so take a token an unblock of its round frees.
+// unblocks: a lone request takes its one-token statement; otherwise the
+// round's unblocks share one ReleaseBatch and then its assigns one
+// ClaimBatch (with BatchPerPool, pool by pool in pool id order, each pool's
+// pair), all in one pipeline: one implicit transaction, one commit. An
+// assign may so take a token an unblock of its round frees.
 // A request left without a token goes again in the next round, with a
 // fresh snapshot (see claimAttempts), and answers no_free_token after
 // claimAttempts rounds; the round's other requests are answered meanwhile.
 //
-// Why one transaction cannot deadlock with another (another pod's round,
-// or a one-token statement): row locks are taken pool by pool in pool id
-// order, and within a pool first by the ReleaseBatch (in token id order,
-// waiting) and then by the ClaimBatch (SKIP LOCKED: it never waits for a
-// row); counters are rows of the writing backend (migration 00030), which
-// no other transaction writes. Keep-alives (which wait for rows too) keep their own rounds.
+// Why one transaction cannot deadlock with another (another pod's round, a
+// keep-alive round or a one-token statement): every statement that waits
+// for row locks (ReleaseBatch, KeepAliveBatch, the one-token statements)
+// takes them in (pool id, token id) order, a round's ReleaseBatch statements
+// come in pool id order, and a ClaimBatch never waits for a row (SKIP
+// LOCKED); counters are rows of the writing backend (migration 00030),
+// which no other transaction writes.
 func (s *Service) runCycleBatch(calls []*batchCall[cycleReq, Lease]) {
 	live := runnable(calls)
 	switch len(live) {
@@ -215,33 +231,23 @@ func (s *Service) runCycleBatch(calls []*batchCall[cycleReq, Lease]) {
 	}
 	ctx, cancel := batchContext(live)
 	defer cancel()
-	pools := byPool(live, cycleReq.pool)
-	rounds := make([]poolRound, len(pools))
+	rounds := s.roundStatements(byPool(live, cycleReq.pool))
 	statements := 0
-	for i, p := range pools {
-		r := &rounds[i]
-		r.pool = p[0].req.pool()
-		for _, c := range p {
-			if c.req.unblock {
-				r.unblocks = append(r.unblocks, c)
-			} else {
-				r.assigns = append(r.assigns, c)
-			}
-		}
-		statements += min(len(r.unblocks), 1) + min(len(r.assigns), 1)
+	for _, r := range rounds {
+		statements += r.statements()
 	}
-	// A round of many pools goes out as parts, each its own pipeline and
-	// transaction on its own connection, at the same time: one pipeline
-	// runs on one backend, and a round of many small statements would
-	// otherwise use one of the database's cores. The parts hold disjoint
-	// pools (no row in common, and counter rows are per backend: they never wait for each
-	// other).
+	// A round of many statements (one pair per pool, BATCH_ACROSS_POOLS=off)
+	// goes out as parts, each its own pipeline and transaction on its own
+	// connection, at the same time: one pipeline runs on one backend, and a
+	// round of many small statements would otherwise use one of the
+	// database's cores. The parts hold disjoint pools (no row in common, and
+	// counter rows are per backend: they never wait for each other).
 	parts := max(1, min(statements/roundPartStatements, roundPartsMax))
 	var wg sync.WaitGroup
 	for k, from := 0, 0; k < parts; k++ {
 		to := from
 		for n := 0; to < len(rounds) && (k == parts-1 || n < statements/parts); to++ {
-			n += min(len(rounds[to].unblocks), 1) + min(len(rounds[to].assigns), 1)
+			n += rounds[to].statements()
 		}
 		part := rounds[from:to]
 		from = to
@@ -283,6 +289,31 @@ func (s *Service) runCycleBatch(calls []*batchCall[cycleReq, Lease]) {
 	}
 }
 
+// roundStatements lays a round's calls, grouped by pool in pool id order,
+// out as statement pairs: one ReleaseBatch for the unblocks and one
+// ClaimBatch for the assigns of all the round's pools (across pools), or
+// of each pool (BATCH_ACROSS_POOLS=off: no statement touches two pools).
+// Either way a pair's calls stay in pool id order, so that its statements
+// lock rows pool by pool in the same order in every pod.
+func (s *Service) roundStatements(pools [][]*batchCall[cycleReq, Lease]) []roundPair {
+	n := 1
+	if s.settings.BatchPerPool {
+		n = len(pools)
+	}
+	rounds := make([]roundPair, n)
+	for i, p := range pools {
+		r := &rounds[min(i, n-1)]
+		for _, c := range p {
+			if c.req.unblock {
+				r.unblocks = append(r.unblocks, c)
+			} else {
+				r.assigns = append(r.assigns, c)
+			}
+		}
+	}
+	return rounds
+}
+
 // roundPartStatements is the fewest statements of a round part;
 // roundPartsMax the most parts of a round (see runCycleBatch).
 const (
@@ -290,21 +321,25 @@ const (
 	roundPartsMax       = 2
 )
 
-// poolRound is one pool's share of a round: its calls, then its rows or
+// roundPair is one statement pair of a round: its unblocks and its
+// assigns (of one pool or of several, in pool id order), then their rows or
 // its part's error.
-type poolRound struct {
-	pool              int32
+type roundPair struct {
 	unblocks, assigns []*batchCall[cycleReq, Lease]
 	released          []db.ReleaseBatchRow
 	claimed           []db.ClaimBatchRow
 	err               error
 }
 
-// runRoundPart sends the statements of rounds (pools in pool id order) in
-// one pipeline, one transaction, and sets their rows, or the first error
-// of the transaction (later statements of a failed transaction fail too)
-// on every one of them.
-func (s *Service) runRoundPart(ctx context.Context, rounds []poolRound) {
+// statements counts the statements the pair sends (none for an empty kind).
+func (r *roundPair) statements() int {
+	return min(len(r.unblocks), 1) + min(len(r.assigns), 1)
+}
+
+// runRoundPart sends the statements of rounds in one pipeline, one
+// transaction, and sets their rows, or the first error of the transaction
+// (later statements of a failed transaction fail too) on every one of them.
+func (s *Service) runRoundPart(ctx context.Context, rounds []roundPair) {
 	var pl pipeline
 	q := db.New(&pl)
 	type queued struct {
@@ -317,7 +352,7 @@ func (s *Service) runRoundPart(ctx context.Context, rounds []poolRound) {
 		if len(r.unblocks) > 0 {
 			a := leaseArrays(r.unblocks, func(r cycleReq) leaseRef { return r.ref })
 			qs[i].released = q.ReleaseBatch(ctx, []db.ReleaseBatchParams{{
-				PoolID: r.pool, Tokens: a.tokens, LeaseIds: a.leaseIDs, Actors: a.actors, OwnOnly: a.ownOnly,
+				PoolIds: poolIDs(r.unblocks), Tokens: a.tokens, LeaseIds: a.leaseIDs, Actors: a.actors, OwnOnly: a.ownOnly,
 				Pod: s.settings.Pod,
 			}})
 			metrics.BatchSize(metrics.BatchUnblock, len(r.unblocks))
@@ -329,8 +364,7 @@ func (s *Service) runRoundPart(ctx context.Context, rounds []poolRound) {
 				ttls[k], holders[k], actors[k] = millis(c.req.claim.ttl), c.req.claim.holder, c.req.claim.caller.Actor
 			}
 			qs[i].claimed = q.ClaimBatch(ctx, []db.ClaimBatchParams{{
-				PoolID: r.pool, TtlMs: ttls, Holders: holders, Actors: actors,
-				Probe: rand.Float64(), Pod: s.settings.Pod,
+				PoolIds: poolIDs(r.assigns), TtlMs: ttls, Holders: holders, Actors: actors, Pod: s.settings.Pod,
 			}})
 			metrics.BatchSize(metrics.BatchAssign, n)
 		}
@@ -357,6 +391,15 @@ func (s *Service) runRoundPart(ctx context.Context, rounds []poolRound) {
 			rounds[i].err = first
 		}
 	}
+}
+
+// poolIDs lists the pool of each call, for a statement's pool_ids.
+func poolIDs(calls []*batchCall[cycleReq, Lease]) []int32 {
+	ids := make([]int32, len(calls))
+	for i, c := range calls {
+		ids[i] = c.req.pool()
+	}
+	return ids
 }
 
 // answerUnblocks answers a pool's unblocks from its ReleaseBatch rows; it

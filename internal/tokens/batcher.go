@@ -44,6 +44,10 @@ type batcher[Req, Res any] struct {
 	// request: a round takes up to max requests of each group, so that a busy group never
 	// crowds a quiet one out of a round.
 	group func(Req) int64
+	// statement, when set, names the statement a request goes out in, where
+	// that is not its group (a statement serving several pools): the window
+	// counts a round's statements with it (default: its groups).
+	statement func(Req) int64
 
 	// maxWindow caps how long a leader waits for the callers of the last
 	// round to come back (0: never waits).
@@ -56,11 +60,11 @@ type batcher[Req, Res any] struct {
 	// The last round: how many calls it held, when it ended, how long it
 	// ran, and how many calls the next round expects: those queued when it
 	// ended and its own callers, coming back (see window).
-	lastSize   int
-	lastGroups int // the groups (statements) it held
-	lastEnd    time.Time
-	lastTook   time.Duration
-	expect     int
+	lastSize       int
+	lastStatements int // the statements it sent (see statement)
+	lastEnd        time.Time
+	lastTook       time.Duration
+	expect         int
 	// While a leader waits for the queue to fill: the queue length it waits
 	// for (0: none waits), and its signal.
 	want   int
@@ -97,12 +101,13 @@ func newBatcher[Req, Res any](max int, key func(Req) string, group func(Req) int
 // half that duration, capped by maxWindow, for the calls queued when it
 // ended plus its own callers (at most max). b.mu is held.
 //
-// A round whose groups held one call each on average (one pool's assign
-// and unblock each in many pools) does not wait: its callers coming back
-// would mostly add statements to the next round, not rows to its
-// statements, and waiting would only idle the database.
+// A round whose statements held one call each on average (one pool's
+// assign and unblock each in many pools, one statement per pool) does not
+// wait: its callers coming back would mostly add statements to the next
+// round, not rows to its statements, and waiting would only idle the
+// database.
 func (b *batcher[Req, Res]) window(now time.Time) (wait time.Duration, want int) {
-	if b.maxWindow <= 0 || b.lastSize < 2*max(b.lastGroups, 1) || now.Sub(b.lastEnd) > b.lastTook {
+	if b.maxWindow <= 0 || b.lastSize < 2*max(b.lastStatements, 1) || now.Sub(b.lastEnd) > b.lastTook {
 		return 0, 0
 	}
 	return min(b.lastTook/2, b.maxWindow), min(b.expect, b.max) - 1
@@ -217,12 +222,12 @@ func (b *batcher[Req, Res]) lead(self *batchCall[Req, Res], batch []*batchCall[R
 	for _, c := range batch {
 		c.tries++
 	}
-	groups := b.groups(batch)
+	statements := b.statements(batch)
 	start := b.now()
 	b.safeRun(batch)
 	end := b.now()
 	b.mu.Lock()
-	b.lastSize, b.lastGroups, b.lastEnd, b.lastTook = len(batch), groups, end, end.Sub(start)
+	b.lastSize, b.lastStatements, b.lastEnd, b.lastTook = len(batch), statements, end, end.Sub(start)
 	var again []*batchCall[Req, Res]
 	for _, c := range batch {
 		if c.again {
@@ -270,14 +275,19 @@ func (b *batcher[Req, Res]) lead(self *batchCall[Req, Res], batch []*batchCall[R
 	return slices.Contains(again, self)
 }
 
-// groups counts the groups of a round's calls.
-func (b *batcher[Req, Res]) groups(batch []*batchCall[Req, Res]) int {
-	if b.group == nil || len(batch) < 2 {
+// statements counts the statements of a round's calls: their groups, or their
+// statements when those span groups.
+func (b *batcher[Req, Res]) statements(batch []*batchCall[Req, Res]) int {
+	of := b.group
+	if b.statement != nil {
+		of = b.statement
+	}
+	if of == nil || len(batch) < 2 {
 		return 1
 	}
 	seen := make(map[int64]struct{}, 8)
 	for _, c := range batch {
-		seen[b.group(c.req)] = struct{}{}
+		seen[of(c.req)] = struct{}{}
 	}
 	return len(seen)
 }

@@ -223,3 +223,60 @@ FROM picked WHERE t.id = picked.id`, n); err != nil {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkCyclePools is issue 10's spread on the service alone (no HTTP):
+// 16 goroutines cycling assign -> unblock, spread over 8 pools of 10k or on
+// one pool of 80k, one statement per kind for all a round's pools (across)
+// or one per pool (per-pool, BATCH_ACROSS_POOLS=off). ns/op is one cycle.
+func BenchmarkCyclePools(b *testing.B) {
+	for _, bc := range []struct {
+		name    string
+		pools   int
+		perPool bool
+	}{
+		{"pools=1", 1, false},
+		{"pools=8/across", 8, false},
+		{"pools=8/per-pool", 8, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			settings := benchSettings()
+			settings.Batching, settings.BatchWindow, settings.BatchPerPool = true, 5*time.Millisecond, bc.perPool
+			bundle := tokens.Setup(b, func(s *tokens.Settings) { *s = settings })
+			svc, ctx := bundle.Svc, context.Background()
+			names := make([]string, bc.pools)
+			for i := range names {
+				names[i] = fmt.Sprintf("p%d", i)
+				if _, _, err := svc.PutPool(ctx, names[i], tokens.PoolSettings{}); err != nil {
+					b.Fatal(err)
+				}
+				for left := 80_000 / bc.pools; left > 0; left -= 10_000 {
+					if _, err := svc.Generate(ctx, names[i], min(left, 10_000)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if _, err := bundle.Conns.Exec(ctx, "VACUUM ANALYZE tokens"); err != nil {
+				b.Fatal(err)
+			}
+			var failed atomic.Value
+			var next atomic.Int64
+			b.SetParallelism(8) // 16 goroutines on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				pool := names[int(next.Add(1))%len(names)]
+				for pb.Next() {
+					l, err := svc.Assign(ctx, tokens.AssignRequest{Pool: pool})
+					if err == nil {
+						err = svc.Unblock(ctx, pool, l.Token, &l.LeaseID)
+					}
+					if err != nil {
+						failed.Store(err)
+					}
+				}
+			})
+			if err := failed.Load(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

@@ -348,50 +348,68 @@ func TestBatcherWindowSkipsRoundsOfOnePerGroup(t *testing.T) {
 	}
 }
 
-// A round of many pools goes out in two parts (two transactions, at the
-// same time): every request is served in its own pool.
-func TestCycleRoundOfManyPoolsInParts(t *testing.T) {
+// A round over eight pools: every request gets a token of its own pool.
+// Across pools (the default) the round is one statement per kind, one
+// transaction; one statement per pool (BATCH_ACROSS_POOLS=off) makes eight,
+// sent as two parts, each its own transaction on its own connection.
+func TestCycleRoundOfManyPools(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	bundle := setup(t)
-	conns, s := bundle.Conns, bundle.Svc
-	var calls []*batchCall[cycleReq, Lease]
-	names := map[int32]string{}
-	for i := range 8 {
-		name := "p" + string(rune('a'+i))
-		if _, _, err := s.PutPool(ctx, name, PoolSettings{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Generate(ctx, name, 2); err != nil {
-			t.Fatal(err)
-		}
-		cr := claimReqOf(t, s, AssignRequest{Pool: name})
-		cr.ttl = time.Minute
-		names[cr.ref.id] = name
-		calls = append(calls, &batchCall[cycleReq, Lease]{ctx: ctx, req: cycleReq{claim: cr}, tries: 1})
-	}
-	if got := max(1, min(len(calls)/roundPartStatements, roundPartsMax)); got != 2 {
-		t.Fatalf("a round of 8 statements goes out in %d parts, want 2", got)
-	}
-	byReq := slices.Clone(calls)
-	s.runCycleBatch(calls)
-	for _, c := range byReq {
-		if c.err != nil || c.again {
-			t.Fatalf("pool %s: err %v, again %v", names[c.req.pool()], c.err, c.again)
-		}
-		var pool string
-		if err := conns.QueryRow(ctx, "SELECT p.name FROM tokens t JOIN pools p ON p.id = t.pool_id WHERE t.value = $1 AND t.lease_id = $2", c.res.Token, c.res.LeaseID).Scan(&pool); err != nil {
-			t.Fatal(err)
-		}
-		if pool != names[c.req.pool()] {
-			t.Fatalf("request of pool %s got a token of pool %s", names[c.req.pool()], pool)
-		}
-	}
-	var xids int
-	if err := conns.QueryRow(ctx, "SELECT count(DISTINCT xid) FROM token_events WHERE kind = 'assigned'").Scan(&xids); err != nil {
-		t.Fatal(err)
-	}
-	if xids != 2 {
-		t.Fatalf("the round's audit rows came from %d transactions, want 2 (two parts)", xids)
+	for _, tc := range []struct {
+		name         string
+		perPool      bool
+		transactions int
+	}{
+		{"across pools", false, 1},
+		{"per pool", true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			bundle := setup(t, func(s *Settings) { s.BatchPerPool = tc.perPool })
+			conns, s := bundle.Conns, bundle.Svc
+			var calls []*batchCall[cycleReq, Lease]
+			names := map[int32]string{}
+			for i := range 8 {
+				name := "p" + string(rune('a'+i))
+				if _, _, err := s.PutPool(ctx, name, PoolSettings{}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.Generate(ctx, name, 2); err != nil {
+					t.Fatal(err)
+				}
+				cr := claimReqOf(t, s, AssignRequest{Pool: name})
+				cr.ttl = time.Minute
+				names[cr.ref.id] = name
+				calls = append(calls, &batchCall[cycleReq, Lease]{ctx: ctx, req: cycleReq{claim: cr}, tries: 1})
+			}
+			byReq := slices.Clone(calls)
+			s.runCycleBatch(calls)
+			for _, c := range byReq {
+				if c.err != nil || c.again {
+					t.Fatalf("pool %s: err %v, again %v", names[c.req.pool()], c.err, c.again)
+				}
+				var pool string
+				if err := conns.QueryRow(ctx, "SELECT p.name FROM tokens t JOIN pools p ON p.id = t.pool_id WHERE t.value = $1 AND t.lease_id = $2", c.res.Token, c.res.LeaseID).Scan(&pool); err != nil {
+					t.Fatal(err)
+				}
+				if pool != names[c.req.pool()] {
+					t.Fatalf("request of pool %s got a token of pool %s", names[c.req.pool()], pool)
+				}
+			}
+			var xids int
+			if err := conns.QueryRow(ctx, "SELECT count(DISTINCT xid) FROM token_events WHERE kind = 'assigned'").Scan(&xids); err != nil {
+				t.Fatal(err)
+			}
+			if xids != tc.transactions {
+				t.Fatalf("the round's audit rows came from %d transactions, want %d", xids, tc.transactions)
+			}
+			var counted int64
+			if err := conns.QueryRow(ctx, "SELECT sum(assigned) FROM token_counters").Scan(&counted); err != nil {
+				t.Fatal(err)
+			}
+			if counted != 8 {
+				t.Fatalf("counters say %d assigned, want 8 (one in each pool)", counted)
+			}
+		})
 	}
 }

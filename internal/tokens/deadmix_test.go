@@ -47,7 +47,7 @@ func TestDeadRowsKeepClaimsAndSweepsBounded(t *testing.T) {
 	}
 	const bound = 2000 // buffers; 50k dead rows sit on about 1,000 heap pages
 
-	batchArgs := "('{60000,60000,60000,60000,60000,60000,60000,60000}'::bigint[], '{\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\"}'::text[], '{\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\"}'::text[], 1, 0.5, 'test')"
+	batchArgs := "('{60000,60000,60000,60000,60000,60000,60000,60000}'::bigint[], '{1,1,1,1,1,1,1,1}'::int[], '{\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\"}'::text[], '{\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\"}'::text[], 'test')"
 	claims := []struct{ name, args string }{
 		{"ClaimRandomFree", "(1, 0.5, 60000, NULL, NULL, 'test')"},
 		{"ClaimBatch", batchArgs},

@@ -37,6 +37,25 @@ func (c *statementCapture) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d p
 
 func (c *statementCapture) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
+// The batched statements of a round go out in a pipeline (pgx.BatchTracer).
+func (c *statementCapture) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (c *statementCapture) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, d pgx.TraceBatchQueryData) {
+	c.TraceQueryStart(ctx, conn, pgx.TraceQueryStartData{SQL: d.SQL, Args: d.Args})
+}
+
+func (c *statementCapture) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+// captured returns the last statement named name the service sent, if any.
+func (c *statementCapture) captured(name string) (pgx.TraceQueryStartData, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.seen[name]
+	return d, ok
+}
+
 func (c *statementCapture) get(t *testing.T, name string) pgx.TraceQueryStartData {
 	t.Helper()
 	c.mu.Lock()
@@ -52,12 +71,24 @@ func (c *statementCapture) get(t *testing.T, name string) pgx.TraceQueryStartDat
 // transaction that is rolled back, and returns the shared buffers it touched.
 func buffersOf(t *testing.T, pool *pgxpool.Pool, d pgx.TraceQueryStartData) int64 {
 	t.Helper()
+	return buffersOfPlan(t, pool, d, false)
+}
+
+// buffersOfPlan is buffersOf with a generic plan when generic is set (the
+// plan the batched statements' own connections use) or a custom one.
+func buffersOfPlan(t *testing.T, pool *pgxpool.Pool, d pgx.TraceQueryStartData, generic bool) int64 {
+	t.Helper()
 	ctx := context.Background()
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // nothing to keep
+	if generic {
+		if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_generic_plan"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var out []byte
 	if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "+d.SQL, d.Args...).Scan(&out); err != nil {
 		t.Fatalf("explain: %v", err)
@@ -89,7 +120,7 @@ func TestSmallPoolStaysAnIndexProbeBesideABigOne(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	svc := tokens.NewService(pool, tokens.Settings{
-		LeaseTTL: time.Minute, MaxLeaseTTL: time.Hour, KeepaliveTTL: time.Hour, MaxTokens: 10_000_000, Pod: "probe",
+		LeaseTTL: time.Minute, MaxLeaseTTL: time.Hour, KeepaliveTTL: time.Hour, MaxTokens: 10_000_000, Pod: "probe", Batching: true,
 	}, nil)
 	t.Cleanup(svc.Close)
 
@@ -130,6 +161,7 @@ func TestSmallPoolStaysAnIndexProbeBesideABigOne(t *testing.T) {
 	// A few hundred buffers at most: the big pool alone spans thousands of
 	// heap and index pages.
 	const bound = 150
+	const perRequestBound = 50
 	for _, name := range []string{"ClaimRandomFree", "GetToken", "ReleaseLease"} {
 		if n := buffersOf(t, pool, capture.get(t, name)); n > bound {
 			t.Errorf("%s in the small pool touched %d buffers (bound %d) beside %d tokens in another pool", name, n, bound, bigSize)
@@ -137,4 +169,76 @@ func TestSmallPoolStaysAnIndexProbeBesideABigOne(t *testing.T) {
 			t.Logf("%s in the small pool: %d buffers", name, n)
 		}
 	}
+
+	// A round over both pools (one statement per kind for all its pools):
+	// each pool's share is its own index probe, the big pool's included.
+	roundOverBoth := func(name string, do func(pool string, i int)) pgx.TraceQueryStartData {
+		t.Helper()
+		for attempt := 0; attempt < 50; attempt++ {
+			var wg sync.WaitGroup
+			for i := range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					do([]string{"small", "big"}[i%2], i)
+				}()
+			}
+			wg.Wait()
+			if d, ok := capture.captured(name); ok && poolsIn(d) >= 2 {
+				return d
+			}
+		}
+		t.Fatalf("no %s round over both pools in 50 attempts", name)
+		return pgx.TraceQueryStartData{}
+	}
+	// Each client assigns and at once unblocks, so the small pool never
+	// runs dry.
+	cycle := func(pool string, _ int) {
+		l, err := svc.Assign(ctx, tokens.AssignRequest{Pool: pool})
+		if err == nil {
+			err = svc.Unblock(ctx, pool, l.Token, &l.LeaseID)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	claim := roundOverBoth("ClaimBatch", cycle)
+	release := roundOverBoth("ReleaseBatch", cycle)
+	for _, c := range []struct {
+		name string
+		d    pgx.TraceQueryStartData
+	}{{"ClaimBatch", claim}, {"ReleaseBatch", release}} {
+		// Each request's own writes (the row, its index entries, its audit
+		// row) cost a few dozen buffers, as one claim's do; reading the big
+		// pool would cost thousands.
+		requests := len(requestPools(c.d))
+		roundBound := int64(perRequestBound * requests)
+		for _, generic := range []bool{false, true} {
+			if n := buffersOfPlan(t, pool, c.d, generic); n > roundBound {
+				t.Errorf("%s of %d requests over both pools (generic plan %v) touched %d buffers (bound %d) beside %d tokens in the big pool", c.name, requests, generic, n, roundBound, bigSize)
+			} else {
+				t.Logf("%s of %d requests over both pools (generic plan %v): %d buffers", c.name, requests, generic, n)
+			}
+		}
+	}
+}
+
+// requestPools returns the pool of each request of a captured batched
+// statement (its pool_ids argument).
+func requestPools(d pgx.TraceQueryStartData) []int32 {
+	for _, a := range d.Args {
+		if ids, ok := a.([]int32); ok {
+			return ids
+		}
+	}
+	return nil
+}
+
+// poolsIn counts the distinct pools of a captured batched statement.
+func poolsIn(d pgx.TraceQueryStartData) int {
+	seen := map[int32]bool{}
+	for _, id := range requestPools(d) {
+		seen[id] = true
+	}
+	return len(seen)
 }

@@ -27,6 +27,11 @@ type Settings struct {
 	// BatchWindow caps how long, under load, a round that finds its batcher
 	// idle waits for the callers of the round just answered (0: never).
 	BatchWindow time.Duration
+	// BatchPerPool sends one assign and one unblock statement per pool of a
+	// round instead of one of each for all its pools, so that no statement
+	// touches two pools (a database distributed by pool,
+	// BATCH_ACROSS_POOLS=off; see docs/SCALING.md).
+	BatchPerPool bool
 }
 
 // ChangeNotifier hears of committed changes so that the events layer can ring

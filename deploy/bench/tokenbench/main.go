@@ -84,6 +84,7 @@ func cmdRun(args []string) error {
 	hold := fs.Duration("hold", 0, "how long a client holds a token before unblocking it")
 	rate := fs.Float64("rate", 0, "pace the clients to this many cycles/s in all (0: flat out)")
 	pgPid := fs.Int("pg-pid", 0, "postmaster pid: report the cluster's CPU per cycle")
+	prefixes := fs.String("prefix", "", "token route prefixes, comma-separated (client i uses prefix i%n, e.g. /pools/a/tokens); empty: /tokens")
 	var probes probeFlags
 	fs.Var(&probes, "cpu", "NAME=PID: report this process's CPU per cycle (repeatable)")
 	_ = fs.Parse(args)
@@ -100,7 +101,7 @@ func cmdRun(args []string) error {
 	meter := &cpuMeter{probes: probes}
 	res, err := runLoad(loadConfig{
 		Targets: targets, Clients: *clients, Duration: *duration, Warmup: *warmup, Hold: *hold, Rate: *rate,
-		Window: meter.window,
+		Window: meter.window, Prefixes: splitNonEmpty(*prefixes),
 	})
 	if err != nil {
 		return err
@@ -164,4 +165,12 @@ func checkLoopback(target string) error {
 		return nil
 	}
 	return fmt.Errorf("target %q is not a loopback address; tokenbench only loads this machine", target)
+}
+
+// splitNonEmpty splits a comma-separated flag; empty gives none.
+func splitNonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
 }
