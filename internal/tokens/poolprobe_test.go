@@ -58,9 +58,7 @@ func (c *statementCapture) captured(name string) (pgx.TraceQueryStartData, bool)
 
 func (c *statementCapture) get(t *testing.T, name string) pgx.TraceQueryStartData {
 	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	d, ok := c.seen[name]
+	d, ok := c.captured(name)
 	if !ok {
 		t.Fatalf("the service sent no %s", name)
 	}
